@@ -1,0 +1,5 @@
+"""`python -m askcolleague` runs the CLI."""
+from .cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Every error askcolleague raises, each saying what to do next.
+
+    AskColleagueError                 base; str(e) is one line a user can act on
+     ├── ConfigError                  a bad setting or argument
+     ├── LoadError                    one source file cannot be read (the file is skipped)
+     ├── IndexNotFoundError           no index at the path: run `index build`
+     ├── IndexFormatError             a damaged or foreign index folder
+     │    └── ModelMismatchError      index built with another model/dimension: `--rebuild`
+     ├── IndexLockedError             another build/update holds the index lock
+     └── NothingIndexedError          a build found nothing it could index
+"""
+from __future__ import annotations
+
+
+class AskColleagueError(Exception):
+    """Base class: the message is a single line naming the problem and the fix."""
+
+
+class ConfigError(AskColleagueError):
+    pass
+
+
+class LoadError(AskColleagueError):
+    """Raised by a loader for one file; the builder records it and skips the file."""
+
+
+class IndexNotFoundError(AskColleagueError):
+    pass
+
+
+class IndexFormatError(AskColleagueError):
+    pass
+
+
+class ModelMismatchError(IndexFormatError):
+    pass
+
+
+class IndexLockedError(AskColleagueError):
+    pass
+
+
+class NothingIndexedError(AskColleagueError):
+    pass

@@ -1,0 +1,138 @@
+"""Helpers every loader shares: safe reads, size limits, hashing, dates, quoted-text splitting."""
+from __future__ import annotations
+
+import datetime as _dt
+import email.utils
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import LoadError
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+
+
+def check_size(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> int:
+    """Return the file size; raise LoadError for an empty or oversized file."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise LoadError(f"cannot read ({e.strerror}); check the path and its permissions") from None
+    if size == 0:
+        raise LoadError("empty file; add content or remove it")
+    if size > max_bytes:
+        raise LoadError(
+            f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; "
+            "raise ASKCOLLEAGUE_MAX_FILE_MB or split the file"
+        )
+    return size
+
+
+def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    check_size(path, max_bytes)
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise LoadError(f"cannot read ({e.strerror}); check the file's permissions") from None
+
+
+def decode_text(data: bytes, what: str = "text") -> str:
+    """Decode UTF-8 (BOM allowed); raise LoadError for binary data or invalid UTF-8."""
+    if b"\x00" in data[:8192]:
+        raise LoadError(f"binary data in a {what} file; rename it to its real extension or remove it")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LoadError(
+            f"invalid UTF-8 at byte {e.start}; re-save the file as UTF-8"
+        ) from None
+    # Drop control characters other than tab/newline/carriage return.
+    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)
+    if not text.strip():
+        raise LoadError("no text in file; add content or remove it")
+    return text
+
+
+def read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "text") -> str:
+    return decode_text(read_bytes(path, max_bytes), what)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def norm_date(value: Any) -> str | None:
+    """Normalise a date/datetime/string/epoch to ISO 8601 (date, or datetime in UTC); None if unknown."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return value.replace(microsecond=0).isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, (int, float)):
+        try:
+            return _dt.datetime.fromtimestamp(float(value), _dt.timezone.utc).replace(tzinfo=None, microsecond=0).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return None
+    s = str(value).strip()
+    if not s:
+        return None
+    if re.fullmatch(r"\d{9,11}(\.\d+)?", s):
+        return norm_date(float(s))
+    # PDF dates: D:20240115093000+01'00'
+    m = re.fullmatch(r"D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?.*", s)
+    if m:
+        parts = [int(p) if p else d for p, d in zip(m.groups(), (0, 1, 1, 0, 0, 0))]
+        try:
+            return norm_date(_dt.datetime(*parts))
+        except ValueError:
+            return None
+    try:
+        d = _dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+        if len(s) <= 10:
+            return d.date().isoformat()
+        return norm_date(d)
+    except ValueError:
+        pass
+    try:
+        d = email.utils.parsedate_to_datetime(s)
+        return norm_date(d)
+    except (TypeError, ValueError, IndexError):
+        pass
+    m = re.match(r"^(\d{4}-\d{2}-\d{2})", s)
+    if m:
+        return m.group(1)
+    return None
+
+
+_QUOTE_RE = re.compile(r"^\s*(>|&gt;)")
+
+
+def split_quoted(text: str) -> tuple[str, str]:
+    """Split a reply into (own words, quoted words). Quoted lines start with '>'.
+
+    Attribution lines such as "On Mon, Dana wrote:" directly above a quote are dropped.
+    """
+    own: list[str] = []
+    quoted: list[str] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if _QUOTE_RE.match(line):
+            quoted.append(_QUOTE_RE.sub("", line, count=1).lstrip(">").strip())
+            continue
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if re.search(r"wrote:\s*$", line) and _QUOTE_RE.match(nxt):
+            continue
+        own.append(line)
+    return "\n".join(own).strip(), "\n".join(q for q in quoted).strip()

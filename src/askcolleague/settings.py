@@ -1,0 +1,80 @@
+"""Every setting declared once: name, default, help, environment variable."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    cast: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return "ASKCOLLEAGUE_" + self.name.upper()
+
+
+def _bool(v: str) -> bool:
+    return str(v).strip().lower() in ("1", "true", "yes", "on")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("index", "indexes/default", "Index folder used when `--index` is not given."),
+    Setting("model", "", "Path of a local sentence-transformers model folder; empty = the bundled all-MiniLM-L6-v2."),
+    Setting("chunk_tokens", 200, "Token budget of a chunk in the embedding model's tokenizer (context line included; model limit 256).", int),
+    Setting("chunk_overlap", 32, "Tokens of overlap between consecutive chunks of one long section.", int),
+    Setting("max_file_mb", 50.0, "Files larger than this many MB are skipped with a warning.", float),
+    Setting("max_zip_mb", 500.0, "Largest total uncompressed size (MB) read from a .zip export.", float),
+    Setting("batch_size", 64, "Embedding batch size.", int),
+    Setting("threads", 0, "Torch threads for embedding (0 = all cores).", int),
+    Setting("k", 8, "Passages retrieved for an answer.", int),
+    Setting("mode", "hybrid", "Retrieval mode: hybrid, dense or bm25.", str),
+    Setting("rrf_k", 60, "Reciprocal-rank-fusion constant (Cormack et al. 2009); not a top-k.", int),
+    Setting("max_per_doc", 2, "At most this many chunks of one document or thread in the top k.", int),
+    Setting("people_depth", 50, "Chunks (N >> k) scanned to rank people who know about a question.", int),
+    Setting("abstain_threshold", 0.35, "Abstain when the best passage's cosine similarity to the question is below this (calibrated on eval/demo.yaml).", float),
+    Setting("llm_base_url", "", "OpenAI-compatible server for generated answers (e.g. http://127.0.0.1:11434/v1); empty = extractive answers, no network."),
+    Setting("llm_model", "", "Model name sent to the LLM server."),
+    Setting("llm_api_key", "", "API key for the LLM server (if it needs one)."),
+    Setting("llm_context_tokens", 3000, "tiktoken (cl100k) budget for the passages given to the LLM.", int),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass
+class Settings:
+    """Resolved settings: defaults, overridden by environment variables, overridden by arguments."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> "Settings":
+        vals = {}
+        for s in SETTINGS:
+            v = s.default
+            if s.env in os.environ and os.environ[s.env] != "":
+                raw = os.environ[s.env]
+                try:
+                    v = s.cast(raw)
+                except ValueError as e:
+                    from .errors import ConfigError
+
+                    raise ConfigError(f"{s.env}={raw!r} is not valid ({e}); {s.help}") from None
+            vals[s.name] = v
+        for k, v in overrides.items():
+            if k not in _BY_NAME:
+                raise KeyError(f"unknown setting {k!r}")
+            if v is not None:
+                vals[k] = v
+        return cls(vals)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
