@@ -1,0 +1,373 @@
+"""Answers with numbered, checked citations and the people to ask: `Assistant.ask(question) -> Answer`."""
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .index import Index
+from .models import Person
+from .retrieval import STOPWORDS, Filters, Hit, Retriever
+from .settings import Settings
+
+MAX_SENTENCES = 4
+
+
+# ------------------------------------------------------------------------------------------
+# result types (the JSON contract)
+
+@dataclass
+class Citation:
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str | None
+    text: str
+    url: str | None
+    source_type: str
+    date: str | None
+    score: float
+    authors: list[dict]
+    highlights: list[str] = field(default_factory=list)  # sentences of `text` the answer relies on
+
+
+@dataclass
+class PersonHit:
+    person_id: str
+    name: str
+    email: str | None
+    url: str | None
+    title: str | None
+    team: str | None
+    score: float
+    evidence: list[dict] = field(default_factory=list)  # {chunk_id, n, title, url}
+    has_profile: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def render(self, i: int | None = None) -> str:
+        role = " · ".join(x for x in (self.title, self.team) if x)
+        head = f"{str(i) + '. ' if i else ''}{self.name}{' — ' + role if role else ''}  ({self.score:.2f})"
+        lines = [head, f"    {self.url or ''}"]
+        for e in self.evidence:
+            n = f"[{e['n']}] " if e.get("n") else ""
+            lines.append(f"    wrote: {n}{e['title']}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    mode: str  # extractive | llm
+    fallback_reason: str | None
+    citations: list[Citation]
+    unsupported_sentences: list[str]
+    people: list[PersonHit]
+    timings_ms: dict[str, float]
+    more_results: list[Citation] = field(default_factory=list)
+    retrieval_mode: str = "hybrid"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def render(self) -> str:
+        """Plain text for a terminal."""
+        out = [self.answer, ""]
+        if self.unsupported_sentences:
+            out.append("Not supported by the cited passages:")
+            out += [f"  ! {s}" for s in self.unsupported_sentences]
+            out.append("")
+        if self.fallback_reason:
+            out += [f"(extractive answer: {self.fallback_reason})", ""]
+        if self.citations:
+            out.append("Sources:")
+            for c in self.citations:
+                who = ", ".join(a["name"] for a in c.authors) or "unknown author"
+                where = f"{c.title}" + (f" › {c.section}" if c.section else "")
+                out.append(f"  [{c.n}] {where} — {who}{', ' + c.date[:10] if c.date else ''} ({c.source_type})")
+                if c.url:
+                    out.append(f"       {c.url}")
+        if self.people:
+            out += ["", "Who to ask:"]
+            out += ["  " + p.render(i).replace("\n", "\n  ") for i, p in enumerate(self.people, 1)]
+        if self.more_results:
+            out += ["", "More results:"]
+            out += [f"  - {c.title}" + (f" › {c.section}" if c.section else "") for c in self.more_results]
+        return "\n".join(out).rstrip() + "\n"
+
+
+# ------------------------------------------------------------------------------------------
+# text helpers
+
+_SENT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9@#])|\n+")
+_TOK = re.compile(r"[a-z0-9][a-z0-9'+#.-]*[a-z0-9+#]|[a-z0-9]")
+
+
+def sentences(text: str) -> list[str]:
+    """Split a passage into sentences (and lines); drop fragments without a word."""
+    parts = [s.strip(" \t-•*") for s in _SENT.split(text)]
+    return [p for p in parts if re.search(r"[A-Za-z]{2}", p)]
+
+
+def _stem(w: str) -> str:
+    for suf in ("ing", "ed", "es", "s"):
+        if len(w) > len(suf) + 2 and w.endswith(suf):
+            return w[: -len(suf)]
+    return w
+
+
+def content_terms(text: str) -> set[str]:
+    return {_stem(w) for w in _TOK.findall(text.lower()) if w not in STOPWORDS and len(w) > 1}
+
+
+def lexical_overlap(query_terms: set[str], text: str) -> float:
+    """Fraction of the question's content terms found in the text."""
+    if not query_terms:
+        return 0.0
+    return len(query_terms & content_terms(text)) / len(query_terms)
+
+
+def _authors(store, chunk_row: dict, links: dict[int, list]) -> list[dict]:
+    out = []
+    for pid, role, _w in links.get(chunk_row["id"], []):
+        if role not in ("author", "profile"):
+            continue
+        p = store.person(pid)
+        if p:
+            out.append({"name": p.name, "email": p.email, "url": p.link()})
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+
+class Assistant:
+    """Question answering over one index. Load once (`from_index`), ask many times."""
+
+    def __init__(self, index: Index, settings: Settings | None = None) -> None:
+        self.index = index
+        self.settings = settings or Settings.load()
+        self.retriever = Retriever(index, rrf_k=self.settings.rrf_k, max_per_doc=self.settings.max_per_doc)
+        self._people: dict[str, Person] = {p.person_id: p for p in index.store.people()}
+
+    @classmethod
+    def from_index(cls, path: str | Path | None = None, settings: Settings | None = None,
+                   embedder=None) -> "Assistant":
+        settings = settings or Settings.load()
+        return cls(Index.open(path or settings.index, settings, embedder=embedder), settings)
+
+    @property
+    def embedder(self):
+        return self.index.embedder
+
+    def warm_up(self) -> None:
+        """Load the model and touch the index so the first question is as fast as the rest."""
+        self.ask("warm up", k=2)
+
+    # -- public API ------------------------------------------------------------------------
+    def ask(self, question: str, k: int | None = None, mode: str | None = None,
+            source_type: str | list[str] | None = None, person: str | None = None,
+            tag: str | list[str] | None = None, since: str | None = None, until: str | None = None,
+            groups: list[str] | None = None, llm: bool | None = None,
+            on_token: Callable[[str], None] | None = None) -> Answer:
+        """Answer a question with cited passages and the people to ask.
+
+        Filters (source_type, person, tag, since, until, groups) apply before ranking. With an LLM
+        configured (ASKCOLLEAGUE_LLM_BASE_URL) and `llm` not False, the answer is generated, streamed
+        to `on_token`, and checked; otherwise (or on fallback) it is extractive.
+        """
+        t0 = time.perf_counter()
+        k = k or self.settings.k
+        mode = mode or self.settings.mode
+        filters = Filters(
+            source_types=[source_type] if isinstance(source_type, str) else source_type,
+            person=person, tags=[tag] if isinstance(tag, str) else tag, since=since, until=until, groups=groups)
+        question = question.strip()
+        qvec = self.embedder.embed_batch([question])[0] if mode != "bm25" else None
+        depth = max(self.settings.people_depth, k * 5)
+        pool = self.retriever.search(question, k=None, mode=mode, filters=filters, depth=depth, qvec=qvec)
+        hits = pool[:k]
+        if qvec is not None:
+            cos = self.retriever.cosine(qvec, [h.id for h in pool])
+            for h in pool:
+                h.dense = cos.get(h.id, h.dense)
+        t1 = time.perf_counter()
+        best = max((h.dense for h in hits if h.dense is not None), default=None)
+        qterms = content_terms(question)
+        if best is None:  # bm25 mode: abstain only when nothing matched
+            abstain = not hits
+        else:
+            abstain = not hits or best < self.settings.abstain_threshold
+        if abstain:
+            answer = Answer(question, "", True, "extractive", None, [], [], [], {},
+                            retrieval_mode=mode)
+        elif self._use_llm(llm):
+            answer = self._llm_answer(question, qterms, qvec, hits, mode, on_token)
+        else:
+            answer = self._extractive(question, qterms, qvec, hits, mode)
+        t2 = time.perf_counter()
+        answer.people = self.rank_people(pool, answer.citations, qvec)
+        t3 = time.perf_counter()
+        if abstain:
+            answer.answer = self._abstain_text(answer.people)
+        answer.timings_ms = {"retrieve": (t1 - t0) * 1e3, "answer": (t2 - t1) * 1e3,
+                             "people": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
+        return answer
+
+    def find_people(self, question: str, mode: str | None = None, **filters) -> list[PersonHit]:
+        """Who knows about this: people ranked from the evidence retrieved for the question."""
+        return self.ask(question, mode=mode, **filters).people
+
+    # -- generated answer ------------------------------------------------------------------
+    def _use_llm(self, llm: bool | None) -> bool:
+        from .llm import llm_configured
+
+        return llm is not False and llm_configured(self.settings)
+
+    def _llm_answer(self, question, qterms, qvec, hits: list[Hit], mode: str, on_token) -> Answer:
+        """Generate with the LLM, check every [n]; fall back to the extractive answer with the reason."""
+        from .llm import generate
+
+        passages = [dict(h.row, authors=_authors(self.index.store, h.row, self.index.store.links_for([h.id])))
+                    for h in hits]
+        res = generate(question, passages, self.settings, self.embedder, on_token=on_token)
+        if res.reason:
+            ans = self._extractive(question, qterms, qvec, hits, mode)
+            ans.fallback_reason = res.reason
+            return ans
+        ans = self._compose(question, hits, [(i, s) for i, s in res.support], mode, text=res.text, llm_mode=True)
+        ans.unsupported_sentences = res.unsupported
+        return ans
+
+    # -- extractive answer -----------------------------------------------------------------
+    def _extractive(self, question: str, qterms: set[str], qvec, hits: list[Hit], mode: str) -> Answer:
+        cands: list[tuple[int, str]] = []  # (hit index, sentence)
+        for hi, h in enumerate(hits):
+            for s in sentences(h.row["text"]):
+                cands.append((hi, s))
+        if not cands:
+            return Answer(question, "", True, "extractive", None, [], [], [], {}, retrieval_mode=mode)
+        svecs = self.embedder.embed_batch([s for _, s in cands]) if qvec is not None else None
+        top_score = hits[0].score
+        scored = []
+        for ci, (hi, s) in enumerate(cands):
+            sim = float(svecs[ci] @ qvec) if svecs is not None else 0.0
+            lex = lexical_overlap(qterms, s)
+            passage = hits[hi].score / top_score
+            score = 0.55 * sim + 0.30 * lex + 0.15 * passage
+            if len(s) < 25:
+                score -= 0.1  # headings and fragments say little
+            scored.append((score, ci))
+        scored.sort(reverse=True)
+        best = scored[0][0]
+        chosen: list[int] = []
+        for score, ci in scored:
+            if len(chosen) >= MAX_SENTENCES or score < best * 0.75:
+                break
+            if svecs is not None and any(float(svecs[ci] @ svecs[cj]) > 0.9 for cj in chosen):
+                continue
+            if any(cands[ci][1] == cands[cj][1] for cj in chosen):
+                continue
+            chosen.append(ci)
+        # keep passage order, then sentence order within a passage, for readability
+        chosen.sort()
+        return self._compose(question, hits, [(cands[ci][0], cands[ci][1]) for ci in chosen], mode)
+
+    def _compose(self, question: str, hits: list[Hit], picks: list[tuple[int, str]], mode: str,
+                 text: str | None = None, llm_mode: bool = False) -> Answer:
+        """Number passages in order of first citation; list only cited ones; the rest are more results."""
+        number: dict[int, int] = {}
+        parts = []
+        highlights: dict[int, list[str]] = {}
+        for hi, s in picks:
+            if hi not in number:
+                number[hi] = len(number) + 1
+            highlights.setdefault(hi, []).append(s)
+            parts.append(f"{s} [{number[hi]}]")
+        links = self.index.store.links_for([h.id for h in hits])
+        cites = [self._citation(hits[hi], n, links, highlights.get(hi, [])) for hi, n in
+                 sorted(number.items(), key=lambda kv: kv[1])]
+        more = [self._citation(h, 0, links, []) for i, h in enumerate(hits) if i not in number]
+        return Answer(question, text if text is not None else " ".join(parts), False,
+                      "llm" if llm_mode else "extractive", None, cites, [], [], {}, more, retrieval_mode=mode)
+
+    def _citation(self, h: Hit, n: int, links, highlights: list[str]) -> Citation:
+        r = h.row
+        return Citation(n=n, chunk_id=r["chunk_id"], doc_id=r["doc_id"], title=r["title"], section=r["section"],
+                        text=r["text"], url=r["url"], source_type=r["source_type"], date=r["date"],
+                        score=round(h.score, 6), authors=_authors(self.index.store, r, links),
+                        highlights=highlights)
+
+    # -- people ----------------------------------------------------------------------------
+    def rank_people(self, pool: list[Hit], citations: list[Citation], qvec, limit: int = 5) -> list[PersonHit]:
+        """Balog et al. 2006 Model 2: score(p) = Σ_d rel(d) · w(p, d), over the retrieved pool.
+
+        rel(d) is the chunk's fused score normalised to the best (so 1 for the top chunk) times its
+        cosine similarity to the question when known; w is 1/#authors for an author and 0.7 for a
+        profile's own chunk; optional recency decay (ASKCOLLEAGUE_PEOPLE_HALF_LIFE_DAYS).
+        """
+        if not pool:
+            return []
+        cited = {c.chunk_id: c.n for c in citations}
+        links = self.index.store.links_for([h.id for h in pool])
+        top = pool[0].score
+        half_life = float(getattr(self.settings, "people_half_life_days", 0) or 0)
+        today = time.time() / 86400.0
+        scores: dict[str, float] = {}
+        evidence: dict[str, list[tuple[float, Hit]]] = {}
+        for h in pool:
+            rel = h.score / top
+            if h.dense is not None:
+                rel *= max(h.dense, 0.0)
+            if half_life and h.row.get("date"):
+                try:
+                    import datetime as dt
+
+                    age = today - dt.datetime.fromisoformat(h.row["date"][:10]).timestamp() / 86400.0
+                    rel *= math.pow(0.5, max(age, 0) / half_life)
+                except ValueError:
+                    pass
+            for pid, role, w in links.get(h.id, []):
+                weight = w if role == "author" else 0.7 if role == "profile" else 0.0
+                if weight <= 0:
+                    continue
+                scores[pid] = scores.get(pid, 0.0) + rel * weight
+                evidence.setdefault(pid, []).append((rel * weight, h))
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
+        if not ranked:
+            return []
+        best = ranked[0][1]
+        out = []
+        for pid, s in ranked:
+            if s < best * 0.15:
+                break
+            p = self._people.get(pid) or self.index.store.person(pid)
+            if p is None:
+                continue
+            ev = []
+            seen_docs = set()
+            for _, h in sorted(evidence[pid], key=lambda t: -t[0]):
+                if h.row["doc_id"] in seen_docs or len(ev) >= 3:
+                    continue
+                seen_docs.add(h.row["doc_id"])
+                ev.append({"chunk_id": h.row["chunk_id"], "n": cited.get(h.row["chunk_id"]),
+                           "title": h.row["title"], "url": h.row["url"], "source_type": h.row["source_type"]})
+            out.append(PersonHit(person_id=pid, name=p.name, email=p.email, url=p.link(), title=p.title,
+                                 team=p.team, score=round(s, 4), evidence=ev, has_profile=p.has_profile))
+        return out
+
+    @staticmethod
+    def _abstain_text(people: list[PersonHit]) -> str:
+        msg = "I couldn't find an answer to this in the knowledge base."
+        if people:
+            names = [p.name + (f" ({p.title})" if p.title else "") for p in people[:3]]
+            msg += " The people whose work is closest to it: " + "; ".join(names) + "."
+        return msg

@@ -1,0 +1,218 @@
+"""The `askcolleague` command line: thin wrappers that parse input, call the library, print results."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import AskColleagueError
+from .settings import Settings
+
+
+def _index_option(f):
+    return click.option("--index", "index", type=click.Path(path_type=Path), default=None,
+                        help="Index folder [default: $ASKCOLLEAGUE_INDEX or indexes/default].")(f)
+
+
+def _json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return Settings.load(**overrides)
+    except AskColleagueError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _index_path(index: Path | None, settings: Settings) -> Path:
+    return Path(index) if index else Path(settings.index)
+
+
+def _dump(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+class _Group(click.Group):
+    """Turns library errors into one-line messages and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AskColleagueError as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="askcolleague")
+def cli() -> None:
+    """askcolleague: cited answers over your company's knowledge, and whom to ask next."""
+
+
+# ------------------------------------------------------------------------------------------
+@cli.group(cls=_Group)
+def index() -> None:
+    """Build, update and inspect an index."""
+
+
+def _report(report, as_json: bool, strict: bool) -> None:
+    if as_json:
+        _dump(report.to_dict())
+    else:
+        click.echo(report.summary(), err=False)
+        if report.version:
+            click.echo(f"index: {report.index} ({report.version})")
+    if strict and (report.skipped or report.kept):
+        raise click.ClickException(f"--strict: {len(report.skipped) + len(report.kept)} file(s) could not be indexed")
+
+
+@index.command("build")
+@click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--people", "people", multiple=True, type=click.Path(path_type=Path),
+              help="People profiles file (YAML, JSON or CSV); repeatable.")
+@_index_option
+@click.option("--rebuild", is_flag=True, help="Re-embed everything (required to change the model).")
+@click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
+@click.option("--wait", is_flag=True, help="Wait for another build/update to finish instead of failing.")
+@click.option("--model", default=None, help="Local sentence-transformers model folder [default: bundled all-MiniLM-L6-v2].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_json_option
+def index_build(sources, people, index, rebuild, strict, wait, model, quiet, as_json) -> None:
+    """Index SOURCES (folders, files, exports); with none, those in ingest/sources.yaml."""
+    from .index import build
+
+    settings = _settings(model=model)
+    report = build(list(sources), _index_path(index, settings), list(people), settings=settings,
+                   rebuild=rebuild, wait=wait, progress=not quiet and sys.stderr.isatty(), command=sys.argv)
+    _report(report, as_json, strict)
+
+
+@index.command("update")
+@_index_option
+@click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
+@click.option("--wait", is_flag=True, help="Wait for another build/update to finish instead of failing.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_json_option
+def index_update(index, strict, wait, quiet, as_json) -> None:
+    """Re-read the index's sources; embed only new or changed files/threads, drop deleted ones."""
+    from .index import build
+
+    settings = _settings()
+    report = build(None, _index_path(index, settings), settings=settings, update=True, wait=wait,
+                   progress=not quiet and sys.stderr.isatty(), command=sys.argv)
+    if not report.changed and not as_json:
+        click.echo("nothing changed")
+    _report(report, as_json, strict)
+
+
+@index.command("status")
+@_index_option
+@_json_option
+def index_status(index, as_json) -> None:
+    """Show what an index holds: model, counts, sources, when it was built."""
+    from .index import status
+
+    settings = _settings()
+    m = status(_index_path(index, settings))
+    if as_json:
+        _dump(m)
+        return
+    c = m["counts"]
+    click.echo(f"index:    {m['index']} ({m['version']}, {m['bytes'] / 1e6:.1f} MB)")
+    click.echo(f"built:    {m['built_at']}")
+    click.echo(f"model:    {m['model']['id']} ({m['model']['dim']} dims, {m['model']['max_tokens']} tokens)")
+    click.echo(f"chunker:  {m['chunker']['max_tokens']} tokens, overlap {m['chunker']['overlap']}")
+    click.echo(f"contents: {c['sources']} sources, {c['documents']} documents, {c['chunks']} chunks, "
+               f"{c['people']} people ({c['profiles']} with profiles)")
+    for r in m["roots"]:
+        click.echo(f"source:   {r['given']}")
+    for p in m["people_files"]:
+        click.echo(f"people:   {p['given']}")
+    if m["skipped"]:
+        click.echo(f"skipped:  {len(m['skipped'])} file(s)")
+        for s in m["skipped"]:
+            click.echo(f"  {s['path']}: {s['reason']}")
+
+
+# ------------------------------------------------------------------------------------------
+@cli.command("ask")
+@click.argument("question")
+@_index_option
+@click.option("--k", "k", type=int, default=None, help="Passages retrieved [default: 8].")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default=None,
+              help="Retrieval mode [default: hybrid].")
+@click.option("--source-type", "source_type", multiple=True,
+              type=click.Choice(["document", "post", "comment", "message", "profile"]),
+              help="Only this kind of passage; repeatable.")
+@click.option("--person", default=None, help="Only passages written by this person (name, alias or email).")
+@click.option("--tag", multiple=True, help="Only passages of documents/threads with this tag; repeatable.")
+@click.option("--since", default=None, help="Only passages dated on or after YYYY-MM-DD.")
+@click.option("--until", default=None, help="Only passages dated on or before YYYY-MM-DD.")
+@click.option("--no-llm", is_flag=True, help="Extractive answer even when an LLM is configured.")
+@_json_option
+def ask_cmd(question, index, k, mode, source_type, person, tag, since, until, no_llm, as_json) -> None:
+    """Answer QUESTION with cited passages and the people to ask."""
+    from .answer import Assistant
+
+    settings = _settings(k=k)
+    asst = Assistant.from_index(_index_path(index, settings), settings=settings)
+    ans = asst.ask(question, k=k, mode=mode, source_type=list(source_type) or None, person=person,
+                   tag=list(tag) or None, since=since, until=until, llm=False if no_llm else None)
+    if as_json:
+        _dump(ans.to_dict())
+    else:
+        click.echo(ans.render(), nl=False)
+
+
+@cli.command("people")
+@click.argument("words", nargs=-1)
+@_index_option
+@click.option("--k", "k", type=int, default=None, help="Passages used for the answer (people use many more).")
+@_json_option
+def people_cmd(words, index, k, as_json) -> None:
+    """`people list`: everyone in the index; `people "TOPIC"`: who knows about TOPIC, with evidence."""
+    from .index import Index
+
+    settings = _settings(k=k)
+    path = _index_path(index, settings)
+    if list(words) == ["list"]:
+        idx = Index.open(path, settings)
+        counts = idx.store.people_counts()
+        rows = []
+        for p in idx.store.people():
+            d = p.to_dict()
+            d["link"] = p.link()
+            d["wrote"] = counts.get(p.person_id, {})
+            rows.append(d)
+        if as_json:
+            _dump(rows)
+            return
+        for d in rows:
+            wrote = ", ".join(f"{n} {t}{'s' if n != 1 else ''}" for t, n in sorted(d["wrote"].items())) or "nothing indexed"
+            role = " · ".join(x for x in (d["title"], d["team"]) if x)
+            flag = "" if d["has_profile"] else "  (no profile)"
+            click.echo(f"{d['name']}{' — ' + role if role else ''}{flag}\n    {d['link'] or ''}  wrote: {wrote}")
+        return
+    if not words:
+        raise click.UsageError('give a topic (askcolleague people "kubernetes upgrades") or `list`')
+    from .answer import Assistant
+
+    asst = Assistant.from_index(path, settings=settings)
+    people = asst.find_people(" ".join(words))
+    if as_json:
+        _dump([p.to_dict() for p in people])
+        return
+    if not people:
+        click.echo("nobody found")
+    for i, p in enumerate(people, 1):
+        click.echo(p.render(i))
+
+
+def main() -> None:
+    cli(prog_name="askcolleague")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""Hybrid retrieval: FAISS dense search and SQLite FTS5 BM25, filtered before ranking, fused by RRF."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .fusion import reciprocal_rank_fusion
+from .index import Index
+from .models import SOURCE_TYPES
+from .people import normalize_name
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass
+class Filters:
+    """Restrictions applied before ranking. Dates are ISO strings compared on their date part."""
+
+    source_types: list[str] | None = None
+    person: str | None = None  # a name, alias, email or handle
+    tags: list[str] | None = None
+    since: str | None = None
+    until: str | None = None
+    groups: list[str] | None = None  # the asker's groups (access control); None = no restriction
+
+    def is_empty(self) -> bool:
+        return not (self.source_types or self.person or self.tags or self.since or self.until
+                    or self.groups is not None)
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk: its store row, fused score and the per-run evidence."""
+
+    id: int
+    score: float
+    row: dict
+    dense: float | None = None  # cosine similarity to the query
+    bm25: float | None = None  # FTS5 bm25 (higher is better here)
+    ranks: dict[str, int] = field(default_factory=dict)
+
+
+_WORD = re.compile(r"[\w][\w'-]*", re.UNICODE)
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression: every word of the question, quoted, OR-ed (BM25 weighs them)."""
+    words = [w.strip("'-").lower() for w in _WORD.findall(text)]
+    words = [w for w in words if w and w not in STOPWORDS]
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+
+
+class Retriever:
+    """Searches one loaded Index. Thread-safe for reads."""
+
+    def __init__(self, index: Index, rrf_k: int = 60, max_per_doc: int = 2) -> None:
+        self.index = index
+        self.rrf_k = rrf_k
+        self.max_per_doc = max_per_doc
+        self.n = index.faiss.ntotal
+
+    # -- filters ---------------------------------------------------------------------------
+    def person_ids(self, person: str) -> list[str]:
+        """People matching a name, alias, email or handle (normalised)."""
+        key = normalize_name(person)
+        low = person.strip().lower()
+        out = []
+        for p in self.index.store.people():
+            names = [p.name, *p.aliases]
+            if (low == (p.email or "") or low in {h.lower() for h in p.handles.values()}
+                    or key in {normalize_name(n) for n in names} or low == p.person_id):
+                out.append(p.person_id)
+        return out
+
+    def allowed(self, f: Filters | None) -> np.ndarray | None:
+        """Ids of chunks passing the filters (None = no filter)."""
+        if f is None or f.is_empty():
+            return None
+        where, args = [], []
+        if f.source_types:
+            bad = [t for t in f.source_types if t not in SOURCE_TYPES]
+            if bad:
+                raise ConfigError(f"unknown source type {bad[0]!r}; use one of {', '.join(SOURCE_TYPES)}")
+            where.append(f"c.source_type IN ({','.join('?' * len(f.source_types))})")
+            args += f.source_types
+        if f.person:
+            pids = self.person_ids(f.person)
+            if not pids:
+                return np.zeros(0, dtype=np.int64)
+            where.append(f"c.id IN (SELECT chunk FROM chunk_people WHERE role IN ('author','profile') "
+                         f"AND person_id IN ({','.join('?' * len(pids))}))")
+            args += pids
+        if f.since:
+            where.append("substr(c.date, 1, 10) >= ?")
+            args.append(f.since[:10])
+        if f.until:
+            where.append("substr(c.date, 1, 10) <= ?")
+            args.append(f.until[:10])
+        if f.tags:
+            where.append("EXISTS (SELECT 1 FROM json_each(c.tags_json) t WHERE lower(t.value) IN (%s))"
+                         % ",".join("?" * len(f.tags)))
+            args += [t.lower() for t in f.tags]
+        if f.groups is not None:
+            # a chunk with no groups is visible to everyone; otherwise the asker needs one of them
+            where.append("(c.groups_json = '[]' OR EXISTS (SELECT 1 FROM json_each(c.groups_json) g "
+                         "WHERE g.value IN (%s)))" % ",".join("?" * max(len(f.groups), 1)))
+            args += list(f.groups) or [""]
+        q = "SELECT c.id FROM chunks c WHERE " + " AND ".join(where)
+        return np.fromiter((r[0] for r in self.index.store.db.execute(q, args)), dtype=np.int64)
+
+    # -- runs ------------------------------------------------------------------------------
+    def dense(self, qvec: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        import faiss
+
+        if self.n == 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        depth = min(depth, self.n if allowed is None else len(allowed))
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        scores, ids = self.index.faiss.search(qvec.reshape(1, -1).astype(np.float32), depth, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def bm25(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        mq = fts_query(query)
+        if not mq or (allowed is not None and len(allowed) == 0):
+            return []
+        db = self.index.store.db
+        # weights: text, title, section
+        sql = ("SELECT rowid, -bm25(chunks_fts, 1.0, 0.5, 0.5) AS s FROM chunks_fts "
+               "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 1.0, 0.5, 0.5) LIMIT ?")
+        if allowed is None:
+            return [(int(r), float(s)) for r, s in db.execute(sql, (mq, depth))]
+        ok = set(allowed.tolist())
+        out: list[tuple[int, float]] = []
+        limit = depth * 4
+        while True:  # widen until enough allowed rows are found or the matches run out
+            rows = db.execute(sql, (mq, limit)).fetchall()
+            out = [(int(r), float(s)) for r, s in rows if r in ok][:depth]
+            if len(out) >= depth or len(rows) < limit:
+                return out
+            limit *= 4
+
+    # -- search ----------------------------------------------------------------------------
+    def search(self, query: str, k: int = 8, mode: str = "hybrid", filters: Filters | None = None,
+               depth: int | None = None, qvec: np.ndarray | None = None, diversify: bool = True) -> list[Hit]:
+        """Ranked hits: the top `depth` (default 5k) fused candidates, diversified, cut to k.
+
+        Pass k=None to get every fused candidate (for people ranking).
+        """
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        depth = depth or max(k * 5, 50)
+        allowed = self.allowed(filters)
+        runs: dict[str, list[tuple[int, float]]] = {}
+        if mode in ("hybrid", "dense"):
+            if qvec is None:
+                qvec = self.index.embedder.embed_batch([query])[0]
+            runs["dense"] = self.dense(qvec, depth, allowed)
+        if mode in ("hybrid", "bm25"):
+            runs["bm25"] = self.bm25(query, depth, allowed)
+        fused = reciprocal_rank_fusion([[i for i, _ in r] for r in runs.values()], self.rrf_k)
+        rows = {r["id"]: r for r in self.index.store.chunk_rows([i for i, _ in fused])}
+        dense = dict(runs.get("dense", []))
+        bm = dict(runs.get("bm25", []))
+        ranks = {name: {i: n for n, (i, _) in enumerate(r, 1)} for name, r in runs.items()}
+        hits = [Hit(id=i, score=s, row=rows[i], dense=dense.get(i), bm25=bm.get(i),
+                    ranks={name: rk[i] for name, rk in ranks.items() if i in rk})
+                for i, s in fused if i in rows]
+        if diversify:
+            hits = diversify_hits(hits, self.max_per_doc)
+        return hits if k is None else hits[:k]
+
+    def cosine(self, qvec: np.ndarray, ids: list[int]) -> dict[int, float]:
+        """Cosine similarity of the query to given chunks (vectors are unit length)."""
+        out = {}
+        for i in ids:
+            try:
+                out[i] = float(np.dot(self.index.faiss.reconstruct(int(i)), qvec))
+            except RuntimeError:
+                pass
+        return out
+
+
+def diversify_hits(hits: list[Hit], max_per_doc: int) -> list[Hit]:
+    """At most `max_per_doc` chunks of one document/thread at the front; the rest keep their order after."""
+    if max_per_doc <= 0:
+        return hits
+    seen: dict[str, int] = {}
+    front, back = [], []
+    for h in hits:
+        d = h.row["doc_id"]
+        seen[d] = seen.get(d, 0) + 1
+        (front if seen[d] <= max_per_doc else back).append(h)
+    return front + back
+
+
+STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before
+being below between both but by can could did do does doing down during each few for from further had has
+have having he her here hers herself him himself his how i if in into is it its itself just me more most my
+myself no nor not now of off on once only or other our ours ourselves out over own same she should so some
+such than that the their theirs them themselves then there these they this those through to too under until
+up very was we were what when where which while who whom why will with would you your yours yourself
+yourselves s t don i'm we're it's what's who's""".split())

@@ -1,0 +1,196 @@
+"""The SQLite store of an index: sources, docs, chunks (with FTS5 for BM25), people and their links."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .models import AuthorRef, Chunk, Person
+
+SCHEMA = """
+CREATE TABLE sources(
+  key TEXT PRIMARY KEY, path TEXT NOT NULL, kind TEXT NOT NULL, hash TEXT NOT NULL,
+  size INTEGER, n_docs INTEGER, n_chunks INTEGER, status TEXT NOT NULL DEFAULT 'ok', error TEXT);
+CREATE TABLE docs(
+  doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT, source_type TEXT, url TEXT, date TEXT,
+  tags TEXT, groups_json TEXT, authors_json TEXT, meta_json TEXT);
+CREATE TABLE chunks(
+  id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL, source TEXT NOT NULL,
+  position INTEGER, text TEXT NOT NULL, embed_text TEXT NOT NULL, title TEXT, section TEXT,
+  source_type TEXT, date TEXT, url TEXT, tags_json TEXT, groups_json TEXT, authors_json TEXT,
+  unit_id TEXT, reply_to TEXT, quoted_from TEXT, n_tokens INTEGER, n_tiktoken INTEGER,
+  embed_hash TEXT NOT NULL);
+CREATE INDEX chunks_doc ON chunks(doc_id);
+CREATE INDEX chunks_source ON chunks(source);
+CREATE INDEX chunks_type ON chunks(source_type);
+CREATE INDEX chunks_date ON chunks(date);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+  text, title, section, content='chunks', content_rowid='id', tokenize='porter unicode61');
+CREATE TABLE people(
+  person_id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT, title TEXT, team TEXT, location TEXT,
+  expertise_json TEXT, bio TEXT, url TEXT, aliases_json TEXT, handles_json TEXT, groups_json TEXT,
+  has_profile INTEGER, source TEXT);
+CREATE TABLE chunk_people(
+  chunk INTEGER NOT NULL, person_id TEXT NOT NULL, role TEXT NOT NULL, weight REAL NOT NULL,
+  PRIMARY KEY(chunk, person_id, role));
+CREATE INDEX chunk_people_person ON chunk_people(person_id);
+"""
+
+
+def _j(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False)
+
+
+class Store:
+    """Read/write access to ``store.sqlite``; rows are plain dicts or model dataclasses."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly:
+            uri = f"file:{self.path}?mode=ro"
+            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        else:
+            self.db = sqlite3.connect(str(self.path), check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+
+    @classmethod
+    def create(cls, path: Path) -> "Store":
+        s = cls(path)
+        s.db.executescript("PRAGMA journal_mode=DELETE;" + SCHEMA)
+        return s
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- writing -------------------------------------------------------------------------
+    def add_source(self, key: str, path: str, kind: str, hash_: str, size: int, n_docs: int,
+                   n_chunks: int, status: str = "ok", error: str | None = None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?,?,?)",
+                        (key, path, kind, hash_, size, n_docs, n_chunks, status, error))
+
+    def add_doc(self, row: dict) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO docs VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (row["doc_id"], row["source"], row["title"], row["source_type"], row.get("url"),
+             row.get("date"), _j(row.get("tags") or []), _j(row.get("groups") or []),
+             _j(row.get("authors") or []), _j(row.get("meta") or {})))
+
+    def add_chunks(self, chunks: Iterable[tuple[int, Chunk, str]]) -> None:
+        """Insert (row id, chunk, embedding hash) triples; row id is the FAISS vector id."""
+        rows = [
+            (rid, c.chunk_id, c.doc_id, c.source, c.position, c.text, c.embed_text, c.title, c.section,
+             c.source_type, c.date, c.url, _j(c.tags), _j(c.groups), _j([asdict(a) for a in c.authors]),
+             c.unit_id, c.reply_to, c.quoted_from, c.n_tokens, c.n_tiktoken, h)
+            for rid, c, h in chunks
+        ]
+        self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def add_people(self, people: Iterable[Person]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO people VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(p.person_id, p.name, p.email, p.title, p.team, p.location, _j(p.expertise), p.bio, p.url,
+              _j(p.aliases), _j(p.handles), _j(p.groups), int(p.has_profile), p.source) for p in people])
+
+    def add_links(self, links: Iterable[tuple[int, str, str, float]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO chunk_people VALUES (?,?,?,?)", list(links))
+
+    def finish(self) -> None:
+        """Build the full-text index, analyse, and flush to disk."""
+        self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+        self.db.execute("ANALYZE")
+        self.db.commit()
+
+    # --- reading -------------------------------------------------------------------------
+    def count(self, table: str) -> int:
+        assert table in ("sources", "docs", "chunks", "people", "chunk_people")
+        return self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    def sources(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM sources ORDER BY key")]
+
+    def chunk_rows(self, ids: Iterable[int] | None = None) -> list[dict]:
+        if ids is None:
+            cur = self.db.execute("SELECT * FROM chunks ORDER BY id")
+            return [_chunk_row(r) for r in cur]
+        ids = list(ids)
+        out: dict[int, dict] = {}
+        for i in range(0, len(ids), 900):
+            part = ids[i:i + 900]
+            q = f"SELECT * FROM chunks WHERE id IN ({','.join('?' * len(part))})"
+            for r in self.db.execute(q, part):
+                out[r["id"]] = _chunk_row(r)
+        return [out[i] for i in ids if i in out]
+
+    def chunks_of_source(self, key: str) -> list[dict]:
+        return [_chunk_row(r) for r in self.db.execute("SELECT * FROM chunks WHERE source=? ORDER BY id", (key,))]
+
+    def docs_of_source(self, key: str) -> list[dict]:
+        return [_doc_row(r) for r in self.db.execute("SELECT * FROM docs WHERE source=?", (key,))]
+
+    def people(self) -> list[Person]:
+        return [_person(r) for r in self.db.execute("SELECT * FROM people ORDER BY name")]
+
+    def person(self, person_id: str) -> Person | None:
+        r = self.db.execute("SELECT * FROM people WHERE person_id=?", (person_id,)).fetchone()
+        return _person(r) if r else None
+
+    def people_counts(self) -> dict[str, dict[str, int]]:
+        """person_id → {source_type: number of distinct units they wrote}."""
+        out: dict[str, dict[str, int]] = {}
+        q = """SELECT l.person_id, c.source_type, COUNT(DISTINCT c.doc_id || '/' || COALESCE(c.unit_id, ''))
+               FROM chunk_people l JOIN chunks c ON c.id = l.chunk
+               WHERE l.role = 'author' GROUP BY l.person_id, c.source_type"""
+        for pid, st, n in self.db.execute(q):
+            out.setdefault(pid, {})[st] = n
+        return out
+
+    def links_for(self, chunk_ids: Iterable[int]) -> dict[int, list[tuple[str, str, float]]]:
+        ids = list(chunk_ids)
+        out: dict[int, list[tuple[str, str, float]]] = {}
+        for i in range(0, len(ids), 900):
+            part = ids[i:i + 900]
+            q = f"SELECT chunk, person_id, role, weight FROM chunk_people WHERE chunk IN ({','.join('?' * len(part))})"
+            for c, pid, role, w in self.db.execute(q, part):
+                out.setdefault(c, []).append((pid, role, w))
+        return out
+
+    def iter_embed_hashes(self) -> Iterator[tuple[int, str]]:
+        yield from self.db.execute("SELECT id, embed_hash FROM chunks")
+
+
+def _chunk_row(r: sqlite3.Row) -> dict:
+    d = dict(r)
+    d["tags"] = json.loads(d.pop("tags_json") or "[]")
+    d["groups"] = json.loads(d.pop("groups_json") or "[]")
+    d["authors"] = json.loads(d.pop("authors_json") or "[]")
+    return d
+
+
+def _doc_row(r: sqlite3.Row) -> dict:
+    d = dict(r)
+    d["tags"] = json.loads(d.pop("tags") or "[]")
+    d["groups"] = json.loads(d.pop("groups_json") or "[]")
+    d["authors"] = json.loads(d.pop("authors_json") or "[]")
+    d["meta"] = json.loads(d.pop("meta_json") or "{}")
+    return d
+
+
+def chunk_from_row(d: dict) -> Chunk:
+    """Rebuild a Chunk from a stored row (used to carry unchanged sources into a new build)."""
+    return Chunk(
+        chunk_id=d["chunk_id"], doc_id=d["doc_id"], source=d["source"], position=d["position"],
+        text=d["text"], embed_text=d["embed_text"], title=d["title"], section=d["section"],
+        source_type=d["source_type"], authors=[AuthorRef(**a) for a in d["authors"]], date=d["date"],
+        url=d["url"], tags=d["tags"], groups=d["groups"], unit_id=d["unit_id"], reply_to=d["reply_to"],
+        quoted_from=d["quoted_from"], n_tokens=d["n_tokens"], n_tiktoken=d["n_tiktoken"])
+
+
+def _person(r: sqlite3.Row) -> Person:
+    return Person(
+        name=r["name"], email=r["email"], title=r["title"], team=r["team"], location=r["location"],
+        expertise=json.loads(r["expertise_json"] or "[]"), bio=r["bio"], url=r["url"],
+        aliases=json.loads(r["aliases_json"] or "[]"), handles=json.loads(r["handles_json"] or "{}"),
+        groups=json.loads(r["groups_json"] or "[]"), person_id=r["person_id"],
+        has_profile=bool(r["has_profile"]), source=r["source"])

@@ -1,0 +1,34 @@
+"""The README documents every setting and every command."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from askcolleague.cli import cli
+from askcolleague.settings import SETTINGS
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_every_setting_is_documented():
+    for s in SETTINGS:
+        assert f"`{s.env}`" in README, f"{s.env} missing from README"
+        assert s.help in README, f"README's text for {s.env} differs from settings.py"
+
+
+def _commands(group, prefix=""):
+    for name, cmd in group.commands.items():
+        full = f"{prefix}{name}"
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, full + " ")
+        else:
+            yield full
+
+
+def test_every_command_is_documented():
+    for c in _commands(cli):
+        assert f"askcolleague {c}" in README, f"`askcolleague {c}` missing from README"
+
+
+def test_readme_test_command_matches_ci():
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert "python -m pytest -q" in README and "python3 -m pytest -q" in ci
