@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import LoadError
 from ..models import AuthorRef, Block, Doc
 from .base import check_size, norm_date, read_bytes, split_quoted
-from .threads import add_unit, clean_text, first_words, reply_context
+from .threads import add_unit, author_name, clean_text, first_words, reply_context
 
 _DAY_FILE = re.compile(r"^([^/]+)/\d{4}-\d{2}-\d{2}\.json$")
 _KEEP_SUBTYPES = (None, "", "thread_broadcast", "file_share", "me_message")
@@ -48,7 +48,8 @@ class _Export:
                                 "export the workspace from Slack again")
         if sum(i.file_size for i in infos) > self.left:
             self._bomb()
-        tops = sorted((i.filename for i in infos if i.filename.rsplit("/", 1)[-1] == "users.json"), key=lambda n: n.count("/"))
+        tops = sorted((i.filename for i in infos if i.filename.rsplit("/", 1)[-1] == "users.json"),
+                      key=lambda n: n.count("/"))
         prefix = tops[0][: -len("users.json")] if tops else ""
         self.members = {i.filename[len(prefix):]: i for i in infos if i.filename.startswith(prefix) and not i.is_dir()}
         self.names = set(self.members)
@@ -163,34 +164,32 @@ def _norm(text: str) -> str:
 
 def _thread(key: str, folder: str, info: dict, thread_ts: str, thread: list[dict],
             users: dict[str, AuthorRef], names: dict[str, str]) -> Doc | None:
-    parts = []
+    blocks: list[Block] = []
+    earlier: list[Block] = []
+    parent: Block | None = None  # the thread's parent message, when the export has it
+    title = ""
     for msg in thread:
-        uid = str(msg["user"])
+        uid, ts = str(msg["user"]), str(msg["ts"])
         profile = msg.get("user_profile") if isinstance(msg.get("user_profile"), dict) else {}
         author = users.get(uid) or AuthorRef(name=profile.get("real_name") or profile.get("display_name") or None,
                                              handle=f"slack:{uid}")
         own, quote = split_quoted(clean_text(_format(str(msg.get("text") or ""), users, names)))
-        parts.append((msg, author, own, quote))
-    head_msg, head_author, head_text, _ = parts[0]
-    title = f"#{folder}: {first_words(head_text) or '(no text)'}"
-    parent = parts[0] if str(head_msg["ts"]) == thread_ts else None
-    blocks: list[Block] = []
-    earlier: list[Block] = []
-    for msg, author, own, quote in parts:
-        ts = str(msg["ts"])
-        reply_to = parent[1].label() if parent and msg is not parent[0] else None
-        block = Block(text=own, kind="message", authors=[author], unit_id=ts, date=norm_date(float(ts)),
-                      reply_to=reply_to, context=reply_context("Message", author.label(), reply_to, title) if reply_to else None)
-        source = next((b for b in reversed(earlier) if b.text and _norm(quote) in _norm(b.text)),
-                      earlier[0] if parent and earlier else None)
+        title = title or f"#{folder}: {first_words(own) or '(no text)'}"
+        block = Block(text=own, kind="message", authors=[author], unit_id=ts, date=norm_date(float(ts)))
+        if parent is not None:
+            block.reply_to = author_name(parent.authors)
+            block.context = reply_context("Message", author.label(), block.reply_to, title)
+        source = next((b for b in reversed(earlier) if b.text and _norm(quote) in _norm(b.text)), parent)
         add_unit(blocks, block, quote, source)
         earlier.append(block)
+        if len(earlier) == 1 and ts == thread_ts:
+            parent = block
     if not blocks:
         return None
     private = info.get("private", False)
-    members = [f"slack:{m}" for m in info.get("members") or [] if isinstance(m, str)]
+    members = info.get("members") if isinstance(info.get("members"), list) else []
     return Doc(
         doc_id=f"{key}#{folder}/{thread_ts}", source=key, title=title, source_type="message", blocks=blocks,
-        authors=[head_author], date=norm_date(float(head_msg["ts"])), groups=[f"slack:{folder}"] if private else [],
-        meta={"format": "slack", "channel": folder, **({"members": members} if private else {})},
+        authors=list(earlier[0].authors), date=earlier[0].date, groups=[f"slack:{folder}"] if private else [],
+        meta={"format": "slack", "channel": folder, **({"members": [f"slack:{m}" for m in members]} if private else {})},
     )
