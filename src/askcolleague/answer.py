@@ -136,6 +136,12 @@ def lexical_overlap(query_terms: set[str], text: str) -> float:
     return len(query_terms & content_terms(text)) / len(query_terms)
 
 
+def _same(a: str, b: str) -> bool:
+    """One sentence repeats the other (a quote of it, or the same words)."""
+    a, b = " ".join(a.lower().split()).rstrip("."), " ".join(b.lower().split()).rstrip(".")
+    return a in b or b in a
+
+
 def _authors(store, chunk_row: dict, links: dict[int, list]) -> list[dict]:
     out = []
     for pid, role, _w in links.get(chunk_row["id"], []):
@@ -226,11 +232,15 @@ class Assistant:
         """Who knows about this: people ranked from the evidence retrieved for the question."""
         return self.ask(question, mode=mode, **filters).people
 
+    def as_retriever(self, k: int = 8, mode: str = "hybrid", **filters):
+        """This index's hybrid retriever as a LangChain BaseRetriever (see lc_retriever)."""
+        from .lc_retriever import AskColleagueRetriever
+
+        return AskColleagueRetriever(assistant=self, k=k, mode=mode, filters=filters)
+
     # -- generated answer ------------------------------------------------------------------
     def _use_llm(self, llm: bool | None) -> bool:
-        from .llm import llm_configured
-
-        return llm is not False and llm_configured(self.settings)
+        return llm is not False and bool(self.settings.llm_base_url)
 
     def _llm_answer(self, question, qterms, qvec, hits: list[Hit], mode: str, on_token) -> Answer:
         """Generate with the LLM, check every [n]; fall back to the extractive answer with the reason."""
@@ -265,6 +275,8 @@ class Assistant:
             score = 0.55 * sim + 0.30 * lex + 0.15 * passage
             if len(s) < 25:
                 score -= 0.1  # headings and fragments say little
+            if hits[hi].row.get("quoted_from"):
+                score -= 0.05  # prefer the original message to a quote of it
             scored.append((score, ci))
         scored.sort(reverse=True)
         best = scored[0][0]
@@ -274,7 +286,7 @@ class Assistant:
                 break
             if svecs is not None and any(float(svecs[ci] @ svecs[cj]) > 0.9 for cj in chosen):
                 continue
-            if any(cands[ci][1] == cands[cj][1] for cj in chosen):
+            if any(_same(cands[ci][1], cands[cj][1]) for cj in chosen):
                 continue
             chosen.append(ci)
         # keep passage order, then sentence order within a passage, for readability
@@ -310,23 +322,27 @@ class Assistant:
     def rank_people(self, pool: list[Hit], citations: list[Citation], qvec, limit: int = 5) -> list[PersonHit]:
         """Balog et al. 2006 Model 2: score(p) = Σ_d rel(d) · w(p, d), over the retrieved pool.
 
-        rel(d) is the chunk's fused score normalised to the best (so 1 for the top chunk) times its
-        cosine similarity to the question when known; w is 1/#authors for an author and 0.7 for a
-        profile's own chunk; optional recency decay (ASKCOLLEAGUE_PEOPLE_HALF_LIFE_DAYS).
+        rel(d) ≈ p(q|d): a softmax-like weight of the chunk's cosine similarity to the question,
+        exp((cos - cos_best) / 0.05), so passages far less relevant than the best add little (in bm25
+        mode, the fused score normalised to the best). w(p, d) is 1/#authors for an author (half
+        for words quoted from them in someone else's message) and 0.7 for a profile's own chunk;
+        optional recency decay (ASKCOLLEAGUE_PEOPLE_HALF_LIFE_DAYS).
         """
         if not pool:
             return []
         cited = {c.chunk_id: c.n for c in citations}
         links = self.index.store.links_for([h.id for h in pool])
         top = pool[0].score
-        half_life = float(getattr(self.settings, "people_half_life_days", 0) or 0)
+        best_cos = max((h.dense for h in pool if h.dense is not None), default=None)
+        half_life = float(self.settings.people_half_life_days or 0)
         today = time.time() / 86400.0
         scores: dict[str, float] = {}
         evidence: dict[str, list[tuple[float, Hit]]] = {}
         for h in pool:
-            rel = h.score / top
-            if h.dense is not None:
-                rel *= max(h.dense, 0.0)
+            if best_cos is not None and h.dense is not None:
+                rel = math.exp((h.dense - best_cos) / 0.05)
+            else:
+                rel = h.score / top
             if half_life and h.row.get("date"):
                 try:
                     import datetime as dt
@@ -335,6 +351,8 @@ class Assistant:
                     rel *= math.pow(0.5, max(age, 0) / half_life)
                 except ValueError:
                     pass
+            if h.row.get("quoted_from"):
+                rel *= 0.5
             for pid, role, w in links.get(h.id, []):
                 weight = w if role == "author" else 0.7 if role == "profile" else 0.0
                 if weight <= 0:

@@ -416,7 +416,7 @@ def build(
         for path, reason in problems:
             report.skipped.append(SourceError(path, reason))
             warn(f"{path}: {reason}")
-        all_people_files = list(dict.fromkeys([*ppl_files, *found_people]))
+        all_people_files = list({Path(p).resolve(): Path(p) for p in [*ppl_files, *found_people]}.values())
 
         # people profiles
         from .people import IdentityResolver, load_people
@@ -595,7 +595,7 @@ def build(
 
 def _people_hash(files: list[Path]) -> str:
     h = hashlib.sha256()
-    for f in files:
+    for f in sorted(Path(f).resolve() for f in files):
         h.update(str(f).encode())
         if Path(f).is_file():
             h.update(file_hash(Path(f)).encode())

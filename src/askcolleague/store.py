@@ -141,7 +141,7 @@ class Store:
         out: dict[str, dict[str, int]] = {}
         q = """SELECT l.person_id, c.source_type, COUNT(DISTINCT c.doc_id || '/' || COALESCE(c.unit_id, ''))
                FROM chunk_people l JOIN chunks c ON c.id = l.chunk
-               WHERE l.role = 'author' GROUP BY l.person_id, c.source_type"""
+               WHERE l.role = 'author' AND c.quoted_from IS NULL GROUP BY l.person_id, c.source_type"""
         for pid, st, n in self.db.execute(q):
             out.setdefault(pid, {})[st] = n
         return out
