@@ -108,14 +108,22 @@ class Answer:
 # ------------------------------------------------------------------------------------------
 # text helpers
 
-_SENT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9@#])|\n+")
+_SENT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9@#])|(?<=[.!?:])\s+[-•*]\s+|\n+")
 _TOK = re.compile(r"[a-z0-9][a-z0-9'+#.-]*[a-z0-9+#]|[a-z0-9]")
 
 
 def sentences(text: str) -> list[str]:
     """Split a passage into sentences (and lines); drop fragments without a word."""
+    # a single line break inside a paragraph is a hard wrap, not a sentence end
+    text = re.sub(r"(?<![.!?:\n])\n(?![ \t]*(?:[-•*]|\d+[.)])\s|[ \t]*\n)", " ", text)
     parts = [s.strip(" \t-•*") for s in _SENT.split(text)]
     return [p for p in parts if re.search(r"[A-Za-z]{2}", p)]
+
+
+def answerable_sentence(s: str) -> bool:
+    """A sentence that can state a fact: not a heading, a fragment, a question or a run-on list."""
+    words = s.split()
+    return 4 <= len(words) <= 80 and not s.rstrip().endswith("?") and not s.isupper()
 
 
 def _stem(w: str) -> str:
@@ -134,6 +142,11 @@ def lexical_overlap(query_terms: set[str], text: str) -> float:
     if not query_terms:
         return 0.0
     return len(query_terms & content_terms(text)) / len(query_terms)
+
+
+def _in_context(row: dict, sentence: str) -> str:
+    head = row["title"] + (f" — {row['section']}" if row.get("section") else "")
+    return f"{head}: {sentence}"
 
 
 def _same(a: str, b: str) -> bool:
@@ -212,6 +225,7 @@ class Assistant:
             abstain = not hits
         else:
             abstain = not hits or best < self.settings.abstain_threshold
+        abstain = abstain or bool(self.unknown_names(question))
         if abstain:
             answer = Answer(question, "", True, "extractive", None, [], [], [], {},
                             retrieval_mode=mode)
@@ -227,6 +241,24 @@ class Assistant:
         answer.timings_ms = {"retrieve": (t1 - t0) * 1e3, "answer": (t2 - t1) * 1e3,
                              "people": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
         return answer
+
+    def unknown_names(self, question: str) -> list[str]:
+        """Capitalised names in the question (not its first word) that appear nowhere in the index.
+
+        "What is the parental leave policy in Brazil?" cannot be answered from a knowledge base
+        that never mentions Brazil, however close its parental leave passages are.
+        """
+        words = re.findall(r"(?<![\w'])([A-Z][\w-]{2,})", question)
+        first = re.match(r"\W*(\w+)", question)
+        out = []
+        for w in dict.fromkeys(words):
+            if (first and w == first.group(1)) or w.lower() in STOPWORDS:
+                continue
+            hit = self.index.store.db.execute(
+                "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (f'"{w}"',)).fetchone()
+            if hit is None:
+                out.append(w)
+        return out
 
     def find_people(self, question: str, mode: str | None = None, **filters) -> list[PersonHit]:
         """Who knows about this: people ranked from the evidence retrieved for the question."""
@@ -261,20 +293,24 @@ class Assistant:
     def _extractive(self, question: str, qterms: set[str], qvec, hits: list[Hit], mode: str) -> Answer:
         cands: list[tuple[int, str]] = []  # (hit index, sentence)
         for hi, h in enumerate(hits):
-            for s in sentences(h.row["text"]):
-                cands.append((hi, s))
+            sents = sentences(h.row["text"])
+            if sents and not re.search(r"[.!?:;)\"'’”]\s*$", h.row["text"]):
+                sents = sents[:-1]  # the chunk was cut mid-sentence; its overlap carries the rest
+            for s in sents:
+                if answerable_sentence(s):
+                    cands.append((hi, s))
         if not cands:
             return Answer(question, "", True, "extractive", None, [], [], [], {}, retrieval_mode=mode)
-        svecs = self.embedder.embed_batch([s for _, s in cands]) if qvec is not None else None
-        top_score = hits[0].score
+        # a sentence is embedded with its passage's title and section, which say what it is about
+        svecs = None
+        if qvec is not None:
+            svecs = self.embedder.embed_batch([_in_context(hits[hi].row, s) for hi, s in cands])
         scored = []
         for ci, (hi, s) in enumerate(cands):
             sim = float(svecs[ci] @ qvec) if svecs is not None else 0.0
             lex = lexical_overlap(qterms, s)
-            passage = hits[hi].score / top_score
-            score = 0.55 * sim + 0.30 * lex + 0.15 * passage
-            if len(s) < 25:
-                score -= 0.1  # headings and fragments say little
+            passage = 1.0 / (1.0 + 0.5 * hi)  # the retriever's ranking of the passage
+            score = 0.55 * sim + 0.25 * lex + 0.20 * passage
             if hits[hi].row.get("quoted_from"):
                 score -= 0.05  # prefer the original message to a quote of it
             scored.append((score, ci))

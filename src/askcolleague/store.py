@@ -137,9 +137,10 @@ class Store:
         return _person(r) if r else None
 
     def people_counts(self) -> dict[str, dict[str, int]]:
-        """person_id → {source_type: number of distinct units they wrote}."""
+        """person_id → {source_type: number of documents, posts, comments, messages they wrote}."""
         out: dict[str, dict[str, int]] = {}
-        q = """SELECT l.person_id, c.source_type, COUNT(DISTINCT c.doc_id || '/' || COALESCE(c.unit_id, ''))
+        q = """SELECT l.person_id, c.source_type, COUNT(DISTINCT CASE WHEN c.source_type = 'document' THEN c.doc_id
+                      ELSE c.doc_id || '/' || COALESCE(c.unit_id, '') END)
                FROM chunk_people l JOIN chunks c ON c.id = l.chunk
                WHERE l.role = 'author' AND c.quoted_from IS NULL GROUP BY l.person_id, c.source_type"""
         for pid, st, n in self.db.execute(q):
