@@ -5,6 +5,7 @@ import email
 import email.policy
 import email.utils
 import io
+import logging
 import re
 import zipfile
 from collections import Counter, defaultdict
@@ -27,7 +28,8 @@ _NUMBERED = re.compile(r"^(\d+|[a-zA-Z])[.)]\s")
 _CID = re.compile(r"\(cid:\d+\)")
 _QUOTE = re.compile(r"^(>|On\b.{0,300}\bwrote:\s*(>|$))", re.S)
 _ORIGINAL = re.compile(r"^-{3,}\s*Original Message\s*-{3,}", re.I)
-_SKIP = {"Header", "Footer", "PageBreak", "Image"}
+_SKIP = {"Header", "Footer", "PageBreak", "PageNumber", "Image"}
+_MARKUP = ("md", "html", "rst")  # formats whose heading levels are authored, not inferred
 _PLACEHOLDERS = {"python-docx", "python-pptx", "anonymous", "unknown", "untitled", "unspecified"}  # tool defaults
 
 
@@ -37,6 +39,7 @@ def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
     if fmt is None:
         raise LoadError(f"unsupported document type '{path.suffix}'; convert it to PDF, DOCX or Markdown")
     data = read_bytes(path, max_bytes)
+    sidecar = _sidecar(path)
     try:
         meta, elements = _parse(fmt, data)
     except LoadError:
@@ -44,8 +47,7 @@ def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
     except Exception as e:  # a parser failure on a malformed file
         msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise LoadError(f"could not parse ({msg}); check the file is a valid {fmt} file") from None
-    meta.update(_sidecar(path))
-    return [_doc(path, key, fmt, meta, elements)]
+    return [_doc(path, key, fmt, {**meta, **sidecar}, elements)]
 
 
 # ---------------------------------------------------------------- formats
@@ -188,11 +190,15 @@ def _eml(data: bytes) -> tuple[dict[str, Any], list]:
 def _pdf(data: bytes) -> tuple[dict[str, Any], list]:
     from pypdf import PdfReader
 
+    if b"%PDF-" not in data[:1024]:
+        raise LoadError("not a readable PDF (no PDF header); re-export the file")
+    for name in ("pypdf", "pdfminer"):  # their warnings about damaged files would flood the console
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("PDF is encrypted; remove the password and re-export")
-        info = {k: str(v) for k, v in (reader.metadata or {}).items()}
+        info = {k: str(reader.metadata[k]) for k in reader.metadata or {}}
         elements = _pdf_elements(data)
     except LoadError:
         raise
@@ -249,8 +255,9 @@ def _pdf_elements(data: bytes) -> list:
     elements = []
     for lines, size, x0, top, x1, bottom, system in paras:
         text = " ".join(lines)
-        coords = ((x0, top), (x0, bottom), (x1, bottom), (x1, top)) if size <= body else None
-        el = element_from_text(text, coords, system if coords else None)
+        el = element_from_text(text, ((x0, top), (x0, bottom), (x1, bottom), (x1, top)), system)
+        if el.category in ("Header", "Footer"):  # running heads and page numbers, by position
+            continue
         if size in heads and len(text) < 150 and not isinstance(el, ListItem):
             el = Title(text)
         if isinstance(el, Title):
@@ -265,7 +272,7 @@ def _yaml_mapping(text: str, what: str, first_line: int = 1) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)  # where the broken part starts
         where = f" (line {mark.line + first_line})" if mark else ""
         raise LoadError(f"{what} is not valid YAML{where}; fix it") from None
     if data is None:
@@ -290,7 +297,7 @@ def _sidecar(path: Path) -> dict[str, Any]:
 def _fields(raw: dict[str, Any]) -> dict[str, Any]:
     """The Doc fields present (not empty) in a metadata mapping: title, authors, date, url, tags, groups."""
     raw = {str(k).lower(): v for k, v in raw.items()}
-    people = raw.get("authors", raw.get("author"))
+    people = raw.get("authors") or raw.get("author")
     out = {"title": " ".join(str(raw.get("title")).split()) if _given(raw.get("title")) else None,
            "authors": [a for a in parse_authors(_people(people)) if a.email or _given(a.name)],
            "date": norm_date(raw.get("date")), "url": str(raw["url"]).strip() if _given(raw.get("url")) else None,
@@ -326,6 +333,17 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
+def _names_doc(first: Any, rest: list, title: str | None, fmt: str) -> bool:
+    """Whether a leading heading names the whole document (then it is the title, not a section)."""
+    if title:
+        a, b = _words(first.text), _words(title)
+        return a <= b or b <= a
+    if fmt not in _MARKUP:  # heading levels are guessed: the first heading is the title
+        return True
+    depth = first.metadata.category_depth or 0
+    return not any(e.category == "Title" and (e.metadata.category_depth or 0) <= depth for e in rest)
+
+
 def _table(el: Any) -> str:
     """A table as one line per row, cells separated by ' | ' (its flat text if no HTML)."""
     html = el.metadata.text_as_html
@@ -341,12 +359,8 @@ def _table(el: Any) -> str:
 def _doc(path: Path, key: str, fmt: str, meta: dict[str, Any], elements: list) -> Doc:
     elements = [e for e in elements if e.category not in _SKIP and (e.text or "").strip()]
     title = meta.get("title")
-    first = elements[0] if elements and elements[0].category == "Title" else None
-    if first is not None and fmt != "eml":
-        # The leading heading names the document: it is the title, not a section of its own.
-        if title is None or _words(first.text) <= _words(title) or _words(title) <= _words(first.text):
-            title = title or " ".join(first.text.split())
-            elements = elements[1:]
+    if fmt != "eml" and elements and elements[0].category == "Title" and _names_doc(elements[0], elements[1:], title, fmt):
+        title, elements = title or " ".join(elements[0].text.split()), elements[1:]
     title = title or re.sub(r"[\s_-]+", " ", path.stem).strip().capitalize() or path.name
 
     sections: list[tuple[str | None, str | None, list[str]]] = [(None, None, [])]  # (path, parent path, lines)
@@ -374,7 +388,7 @@ def _doc(path: Path, key: str, fmt: str, meta: dict[str, Any], elements: list) -
         nxt = sections[i + 1][0] if i + 1 < len(sections) else None
         if i and not lines and not (nxt or "").startswith(f"{section} > "):
             # A heading with nothing under it (a subtitle, a trailing line): a line of its parent section.
-            section, lines = parent, [section.rpartition(" > ")[2] if parent else section]
+            section, lines = parent, [section[len(parent) + 3:] if parent else section]
         if lines and blocks and blocks[-1].section == section:
             blocks[-1].text += "\n" + "\n".join(lines)
         elif lines:
