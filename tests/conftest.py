@@ -1,8 +1,11 @@
 """Shared fixtures: a clean settings environment, a fake embedder, the real model, the demo index."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,14 +38,22 @@ def real_embedder():
 
 
 @pytest.fixture(scope="session")
-def demo_index(tmp_path_factory, real_embedder):
-    """The bundled demo corpus indexed once per test session with the real model."""
-    from askcolleague.index import build
+def demo_build(tmp_path_factory):
+    """The bundled demo corpus indexed once per session through the CLI, with the real model.
 
+    Returns (index path, the build's --json report, its stderr).
+    """
     path = tmp_path_factory.mktemp("demo") / "index"
-    report = build([DEMO], path, embedder=real_embedder, warn=lambda m: None)
-    assert report.chunks > 100, report.summary()
-    return path
+    proc = subprocess.run([sys.executable, "-m", "askcolleague", "index", "build", str(DEMO), "--index", str(path),
+                           "--json"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return path, json.loads(proc.stdout), proc.stderr
+
+
+@pytest.fixture(scope="session")
+def demo_index(demo_build):
+    """Path of the session's demo index (see demo_build)."""
+    return demo_build[0]
 
 
 def copy_tree(src: Path, dst: Path) -> Path:
