@@ -145,7 +145,7 @@ def check_slack(docs):
     assert units["1712052300.000600:quote"].authors == [DANA_SL]
     assert docs["slack#infra/1712055600.000700"].blocks[0].text == "Reminder: cluster upgrade window is Friday 18:00 @here"
     private = docs["slack#secret-ops/1712138400.000100"]
-    assert private.groups == ["slack:secret-ops"] and private.meta["members"] == ["slack:U01DANA", "slack:U03RAJ"]
+    assert private.groups == ["slack:secret-ops"] and [m["handle"] for m in private.meta["members"]] == ["slack:U01DANA", "slack:U03RAJ"]
     text = all_text(docs.values())
     assert "BOTWORD" not in text and "has joined" not in text and "has left" not in text
 

@@ -195,15 +195,19 @@ class Assistant:
     def ask(self, question: str, k: int | None = None, mode: str | None = None,
             source_type: str | list[str] | None = None, person: str | None = None,
             tag: str | list[str] | None = None, since: str | None = None, until: str | None = None,
-            groups: list[str] | None = None, llm: bool | None = None,
+            groups: list[str] | None = None, as_person: str | None = None, llm: bool | None = None,
             on_token: Callable[[str], None] | None = None) -> Answer:
         """Answer a question with cited passages and the people to ask.
 
-        Filters (source_type, person, tag, since, until, groups) apply before ranking. With an LLM
+        Filters (source_type, person, tag, since, until, groups) apply before ranking. `as_person`
+        (or `groups`) turns access control on: only passages without groups, or in one of the
+        asker's groups, can appear anywhere in the answer. With an LLM
         configured (ASKCOLLEAGUE_LLM_BASE_URL) and `llm` not False, the answer is generated, streamed
         to `on_token`, and checked; otherwise (or on fallback) it is extractive.
         """
         t0 = time.perf_counter()
+        if as_person is not None:
+            groups = sorted(set(groups or []) | set(self.groups_for(as_person)))
         k = k or self.settings.k
         mode = mode or self.settings.mode
         filters = Filters(
@@ -241,6 +245,15 @@ class Assistant:
         answer.timings_ms = {"retrieve": (t1 - t0) * 1e3, "answer": (t2 - t1) * 1e3,
                              "people": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
         return answer
+
+    def groups_for(self, person: str) -> list[str]:
+        """The groups a person (name, alias, email or handle) belongs to, for access control."""
+        from .errors import ConfigError
+
+        pids = self.retriever.person_ids(person)
+        if not pids:
+            raise ConfigError(f"no person {person!r} in the index; see `askcolleague people list`")
+        return sorted({g for pid in pids for g in (self._people[pid].groups if pid in self._people else [])})
 
     def unknown_names(self, question: str) -> list[str]:
         """Capitalised names in the question (not its first word) that appear nowhere in the index.

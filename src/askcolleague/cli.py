@@ -150,16 +150,19 @@ def index_status(index, as_json) -> None:
 @click.option("--tag", multiple=True, help="Only passages of documents/threads with this tag; repeatable.")
 @click.option("--since", default=None, help="Only passages dated on or after YYYY-MM-DD.")
 @click.option("--until", default=None, help="Only passages dated on or before YYYY-MM-DD.")
+@click.option("--as", "as_person", default=None,
+              help="Answer as this person: only passages they may see (their groups) are used.")
 @click.option("--no-llm", is_flag=True, help="Extractive answer even when an LLM is configured.")
 @_json_option
-def ask_cmd(question, index, k, mode, source_type, person, tag, since, until, no_llm, as_json) -> None:
+def ask_cmd(question, index, k, mode, source_type, person, tag, since, until, as_person, no_llm, as_json) -> None:
     """Answer QUESTION with cited passages and the people to ask."""
     from .answer import Assistant
 
     settings = _settings(k=k)
     asst = Assistant.from_index(_index_path(index, settings), settings=settings)
     ans = asst.ask(question, k=k, mode=mode, source_type=list(source_type) or None, person=person,
-                   tag=list(tag) or None, since=since, until=until, llm=False if no_llm else None)
+                   tag=list(tag) or None, since=since, until=until, as_person=as_person,
+                   llm=False if no_llm else None)
     if as_json:
         _dump(ans.to_dict())
     else:
@@ -170,16 +173,22 @@ def ask_cmd(question, index, k, mode, source_type, person, tag, since, until, no
 @click.argument("words", nargs=-1)
 @_index_option
 @click.option("--k", "k", type=int, default=None, help="Passages used for the answer (people use many more).")
+@click.option("--as", "as_person", default=None, help="Only evidence this person may see (their groups).")
 @_json_option
-def people_cmd(words, index, k, as_json) -> None:
+def people_cmd(words, index, k, as_person, as_json) -> None:
     """`people list`: everyone in the index; `people "TOPIC"`: who knows about TOPIC, with evidence."""
     from .index import Index
 
     settings = _settings(k=k)
     path = _index_path(index, settings)
     if list(words) == ["list"]:
+        from .answer import Assistant
+
+        groups = None
+        if as_person:
+            groups = Assistant.from_index(path, settings).groups_for(as_person)
         idx = Index.open(path, settings)
-        counts = idx.store.people_counts()
+        counts = idx.store.people_counts(groups)
         rows = []
         for p in idx.store.people():
             d = p.to_dict()
@@ -200,7 +209,7 @@ def people_cmd(words, index, k, as_json) -> None:
     from .answer import Assistant
 
     asst = Assistant.from_index(path, settings=settings)
-    people = asst.find_people(" ".join(words))
+    people = asst.find_people(" ".join(words), as_person=as_person)
     if as_json:
         _dump([p.to_dict() for p in people])
         return

@@ -495,7 +495,16 @@ def build(
                 p = resolver.resolve(a)
                 links.append((rid, p.person_id, role, 1.0 / max(len(c.authors), 1)))
         people_ids = {pid for _, pid, _, _ in links}
+        # members of private channels/groups (e.g. Slack) get those groups for access control
+        member_groups: dict[str, set[str]] = {}
+        for d in docs_rows:
+            for member in (d.get("meta") or {}).get("members", []):
+                ref = AuthorRef(**member) if isinstance(member, dict) else AuthorRef(handle=str(member))
+                p = resolver.resolve(ref)
+                member_groups.setdefault(p.person_id, set()).update(d["groups"])
         people = [p for p in resolver.people() if p.has_profile or p.person_id in people_ids]
+        for p in people:
+            p.groups = sorted(set(p.groups) | member_groups.get(p.person_id, set()))
 
         # embeddings: reuse by exact embed text, embed the rest (length-sorted batches)
         keys = [embed_key(c) for c in chunks]

@@ -136,14 +136,22 @@ class Store:
         r = self.db.execute("SELECT * FROM people WHERE person_id=?", (person_id,)).fetchone()
         return _person(r) if r else None
 
-    def people_counts(self) -> dict[str, dict[str, int]]:
-        """person_id → {source_type: number of documents, posts, comments, messages they wrote}."""
+    def people_counts(self, groups: list[str] | None = None) -> dict[str, dict[str, int]]:
+        """person_id → {source_type: number of documents, posts, comments, messages they wrote}.
+
+        With `groups`, only what a member of those groups may see is counted.
+        """
         out: dict[str, dict[str, int]] = {}
-        q = """SELECT l.person_id, c.source_type, COUNT(DISTINCT CASE WHEN c.source_type = 'document' THEN c.doc_id
+        vis, args = "", []
+        if groups is not None:
+            vis = ("AND (c.groups_json = '[]' OR EXISTS (SELECT 1 FROM json_each(c.groups_json) g WHERE g.value IN (%s)))"
+                   % ",".join("?" * max(len(groups), 1)))
+            args = list(groups) or [""]
+        q = f"""SELECT l.person_id, c.source_type, COUNT(DISTINCT CASE WHEN c.source_type = 'document' THEN c.doc_id
                       ELSE c.doc_id || '/' || COALESCE(c.unit_id, '') END)
                FROM chunk_people l JOIN chunks c ON c.id = l.chunk
-               WHERE l.role = 'author' AND c.quoted_from IS NULL GROUP BY l.person_id, c.source_type"""
-        for pid, st, n in self.db.execute(q):
+               WHERE l.role = 'author' AND c.quoted_from IS NULL {vis} GROUP BY l.person_id, c.source_type"""
+        for pid, st, n in self.db.execute(q, args):
             out.setdefault(pid, {})[st] = n
         return out
 

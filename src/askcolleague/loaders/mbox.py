@@ -33,15 +33,17 @@ class _Mail:
     up: str | None = None
 
 
+def _decode(raw: str) -> str:
+    try:
+        value = str(email.header.make_header(email.header.decode_header(raw)))
+    except (email.errors.HeaderParseError, LookupError, UnicodeError, ValueError):
+        value = raw
+    return " ".join(value.split())
+
+
 def _header(msg: Message, name: str) -> str:
     raw = msg.get(name)
-    if raw is None:
-        return ""
-    try:
-        value = str(email.header.make_header(email.header.decode_header(str(raw))))
-    except (email.errors.HeaderParseError, LookupError, UnicodeError, ValueError):
-        value = str(raw)
-    return " ".join(value.split())
+    return "" if raw is None else _decode(str(raw))
 
 
 def _ids(value: str) -> list[str]:
@@ -73,8 +75,9 @@ def _body(msg: Message) -> str:
 
 
 def _author(msg: Message) -> list[AuthorRef]:
-    name, addr = email.utils.parseaddr(_header(msg, "From"))
-    name, addr = name.strip(), addr.strip().lower()
+    # split the raw header first: an encoded "Álvarez, José" must not split at its comma
+    name, addr = email.utils.parseaddr(str(msg.get("From") or ""))
+    name, addr = _decode(name).strip(), addr.strip().lower()
     return [AuthorRef(name=name or None, email=addr or None)] if name or addr else []
 
 

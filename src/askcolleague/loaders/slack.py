@@ -1,6 +1,8 @@
 """Slack export loader (folder or .zip, read in memory): one Doc per thread, each message its own block."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import json
 import re
 import zipfile
@@ -191,5 +193,7 @@ def _thread(key: str, folder: str, info: dict, thread_ts: str, thread: list[dict
     return Doc(
         doc_id=f"{key}#{folder}/{thread_ts}", source=key, title=title, source_type="message", blocks=blocks,
         authors=list(earlier[0].authors), date=earlier[0].date, groups=[f"slack:{folder}"] if private else [],
-        meta={"format": "slack", "channel": folder, **({"members": [f"slack:{m}" for m in members]} if private else {})},
+        meta={"format": "slack", "channel": folder,
+              **({"members": [asdict(users.get(str(m)) or AuthorRef(handle=f"slack:{m}")) for m in members]}
+                 if private else {})},
     )
