@@ -211,3 +211,36 @@ def test_nothing_indexed_is_an_error_and_keeps_old_index(corpus, tmp_path):
     with pytest.raises(NothingIndexedError, match="unchanged"):
         build([empty], path, embedder=emb, warn=lambda m: None)
     assert current_version(path) == before
+
+
+def test_forget_person_for_good(corpus, tmp_path):
+    from askcolleague.index import forget, read_forgotten
+
+    path = tmp_path / "idx"
+    emb = FakeEmbedder()
+    _build(corpus, path, emb)
+    forget(path, "dana@acme.test", embedder=emb, warn=lambda m: None)
+    idx = Index.open(path, embedder=emb)
+    names = {p.name for p in idx.store.people()}
+    assert "Dana Lee" not in names
+    texts = " ".join(r["text"] for r in idx.store.chunk_rows())
+    assert "ServiceDesk" in texts and "IT Lead" not in texts  # content stays, profile gone
+    idx.close()
+    # an update re-reads the sources, which still mention Dana: she stays forgotten
+    build(None, path, embedder=emb, update=True, warn=lambda m: None)
+    assert "Dana Lee" not in {p.name for p in Index.open(path, embedder=emb).store.people()}
+    assert read_forgotten(path)[0]["name"] == "Dana Lee"
+
+
+def test_forget_with_content(corpus, tmp_path):
+    from askcolleague.index import forget
+
+    path = tmp_path / "idx"
+    emb = FakeEmbedder()
+    _build(corpus, path, emb)
+    forget(path, "Bob Stone", with_content=True, embedder=emb, warn=lambda m: None)
+    idx = Index.open(path, embedder=emb)
+    texts = " ".join(r["text"] for r in idx.store.chunk_rows())
+    assert "2 billion rows" not in texts and "Postgres or ClickHouse" in texts
+    assert "Bob Stone" not in {p.name for p in idx.store.people()}
+    assert idx.faiss.ntotal == idx.store.count("chunks")

@@ -136,6 +136,24 @@ def index_status(index, as_json) -> None:
             click.echo(f"  {s['path']}: {s['reason']}")
 
 
+@cli.command("forget")
+@click.argument("person")
+@_index_option
+@click.option("--with-content", is_flag=True, help="Also remove everything they wrote (and feedback citing it).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def forget_cmd(person, index, with_content, yes) -> None:
+    """Remove PERSON's profile (and with --with-content what they wrote) from the index, for good."""
+    from .index import forget
+
+    settings = _settings()
+    path = _index_path(index, settings)
+    what = "profile and everything they wrote" if with_content else "profile"
+    if not yes:
+        click.confirm(f"Remove {person}'s {what} from {path}?", abort=True)
+    report = forget(path, person, with_content=with_content, settings=settings)
+    click.echo(f"forgot {person} ({what}); " + report.summary())
+
+
 # ------------------------------------------------------------------------------------------
 @cli.command("ask")
 @click.argument("question")

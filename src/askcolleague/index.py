@@ -482,17 +482,28 @@ def build(
                 f"nothing could be indexed ({len(report.skipped)} skipped); fix the files named above"
                 + (f" — the previous index at {index_path} is unchanged" if old_vdir else ""))
 
+        # people removed with `askcolleague forget` stay removed, whatever the sources say
+        forgotten = read_forgotten(index_path)
+
         # profiles become chunks too
-        for d in _profile_docs([p for p in resolver.people() if p.has_profile], lambda s: people_keys.get(s, s)):
+        for d in _profile_docs([p for p in resolver.people() if p.has_profile and not _forgotten(p, forgotten)],
+                               lambda s: people_keys.get(s, s)):
             docs_rows.append(_doc_row(d))
             chunks.extend(chunk_doc(d, embedder, chunker_cfg))
 
         # identity resolution: every author → one person
+        resolved = [[resolver.resolve(a) for a in c.authors] for c in chunks]
+        if forgotten:
+            kept = [(c, ps) for c, ps in zip(chunks, resolved)
+                    if not (ps and all(_forgotten(p, forgotten, content=True) for p in ps))]
+            chunks = [c for c, _ in kept]
+            resolved = [[p for p in ps if not _forgotten(p, forgotten)] for _, ps in kept]
+            live_docs = {c.doc_id for c in chunks}
+            docs_rows = [d for d in docs_rows if d["doc_id"] in live_docs]
         links: list[tuple[int, str, str, float]] = []
-        for rid, c in enumerate(chunks):
+        for rid, (c, ps) in enumerate(zip(chunks, resolved)):
             role = "profile" if c.source_type == "profile" else "author"
-            for a in c.authors:
-                p = resolver.resolve(a)
+            for p in ps:
                 links.append((rid, p.person_id, role, 1.0 / max(len(c.authors), 1)))
         people_ids = {pid for _, pid, _, _ in links}
         # members of private channels/groups (e.g. Slack) get those groups for access control
@@ -502,7 +513,8 @@ def build(
                 ref = AuthorRef(**member) if isinstance(member, dict) else AuthorRef(handle=str(member))
                 p = resolver.resolve(ref)
                 member_groups.setdefault(p.person_id, set()).update(d["groups"])
-        people = [p for p in resolver.people() if p.has_profile or p.person_id in people_ids]
+        people = [p for p in resolver.people()
+                  if (p.has_profile or p.person_id in people_ids) and not _forgotten(p, forgotten)]
         for p in people:
             p.groups = sorted(set(p.groups) | member_groups.get(p.person_id, set()))
 
@@ -535,7 +547,8 @@ def build(
             old_ids_set = {(r["key"], r["hash"]) for r in old_sources.values()}
         report.changed = rebuild or old_manifest is None or report.embedded > 0 or \
             old_ids_set != {(r[0], r[3]) for r in src_rows} or \
-            (old_manifest or {}).get("people_files_hash") != _people_hash(all_people_files)
+            (old_manifest or {}).get("people_files_hash") != _people_hash(all_people_files) or \
+            (old_manifest or {}).get("forgotten") != len(forgotten)
 
         if update and not report.changed:
             old_store.close()
@@ -583,6 +596,7 @@ def build(
             "people_files": [{"given": str(p), "path": str(Path(p).absolute()), "key": people_keys.get(str(p))}
                              for p in all_people_files],
             "people_files_hash": _people_hash(all_people_files),
+            "forgotten": len(forgotten),
             "sources": [dict(zip(("key", "path", "kind", "hash", "size", "docs", "chunks"), r)) for r in src_rows],
             "skipped": [asdict(s) for s in report.skipped],
             "kept_previous": [asdict(s) for s in report.kept],
@@ -600,6 +614,75 @@ def build(
         report.version = final.name
         report.seconds = time.time() - t0
         return report
+
+
+FORGOTTEN = "forgotten.json"
+
+
+def read_forgotten(index_path: Path) -> list[dict]:
+    """People removed with `forget`: [{person_id, name, emails, names, handles, with_content, at}]."""
+    f = Path(index_path) / FORGOTTEN
+    if not f.is_file():
+        return []
+    try:
+        return json.loads(f.read_text())
+    except ValueError as e:
+        raise IndexFormatError(f"{f}: unreadable ({e}); fix or delete it (people in it would come back)") from None
+
+
+def _forgotten(p: Person, entries: list[dict], content: bool = False) -> bool:
+    from .people import normalize_name
+
+    for e in entries:
+        if content and not e.get("with_content"):
+            continue
+        if (p.person_id == e["person_id"] or (p.email and p.email in e["emails"])
+                or normalize_name(p.name) in e["names"] or set(p.handles.items()) & {tuple(h) for h in e["handles"]}):
+            return True
+    return False
+
+
+def forget(index_path: str | Path, person: str, with_content: bool = False, settings: Settings | None = None,
+           embedder: Embedder | None = None, warn: Callable[[str], None] | None = None) -> BuildReport:
+    """Remove a person's profile (and with `with_content`, everything they wrote) from the index, for good.
+
+    The person is recorded in ``forgotten.json`` in the index folder, so later builds and updates
+    keep them out even though the sources still mention them; then the index is rebuilt from its
+    sources (reusing all other vectors). The feedback log's entries that cite their passages are
+    deleted too (with `with_content`).
+    """
+    from .errors import ConfigError
+    from .people import normalize_name
+    from .retrieval import Retriever
+
+    index_path = Path(index_path)
+    idx = Index.open(index_path, settings, embedder=embedder)
+    try:
+        pids = Retriever(idx).person_ids(person)
+        if not pids:
+            raise ConfigError(f"no person {person!r} in {index_path}; see `askcolleague people list`")
+        entries = read_forgotten(index_path)
+        removed_chunks: list[str] = []
+        for pid in pids:
+            p = idx.store.person(pid)
+            entries.append({
+                "person_id": p.person_id, "name": p.name, "emails": [e for e in [p.email] if e],
+                "names": sorted({normalize_name(n) for n in [p.name, *p.aliases]}),
+                "handles": sorted(p.handles.items()), "with_content": with_content,
+                "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+            q = "SELECT c.chunk_id FROM chunk_people l JOIN chunks c ON c.id = l.chunk WHERE l.person_id = ?"
+            removed_chunks += [r[0] for r in idx.store.db.execute(q, (pid,))]
+    finally:
+        idx.close()
+    tmp = index_path / (FORGOTTEN + ".tmp")
+    tmp.write_text(json.dumps(entries, indent=2, ensure_ascii=False))
+    os.replace(tmp, index_path / FORGOTTEN)
+    report = build(None, index_path, settings=settings, embedder=embedder, update=True, warn=warn)
+    if with_content:
+        from .feedback import forget_chunks
+
+        forget_chunks(index_path, removed_chunks)
+    return report
 
 
 def _people_hash(files: list[Path]) -> str:
