@@ -9,6 +9,7 @@ from functools import lru_cache
 from .embedder import Embedder
 from .models import Block, Chunk, Doc
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*")
 
 
@@ -97,12 +98,15 @@ def _first_token_at(offs: list[tuple[int, int]], pos: int) -> int:
 def chunk_doc(doc: Doc, embedder: Embedder, config: ChunkerConfig = ChunkerConfig()) -> list[Chunk]:
     """Chunks of one doc, in order. A chunk never crosses a block, so never mixes two authors."""
     chunks: list[Chunk] = []
+    doc.title = _CONTROL.sub("", doc.title or "")
     limit = min(config.max_tokens, embedder.max_tokens - embedder.special_tokens)
     position = 0
     for block in doc.blocks:
-        text = block.text.strip()
+        text = _CONTROL.sub("", block.text).strip()  # e.g. escaped in JSON, so no loader saw them
         if not text:
             continue
+        if block.section:
+            block.section = _CONTROL.sub("", block.section)
         ctx = context_line(doc, block)
         # keep the context line short enough that the body always gets min_body tokens
         ctx = _truncate_to(embedder, ctx, max(limit - config.min_body - 1, 8))

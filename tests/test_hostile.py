@@ -1,0 +1,84 @@
+"""Hostile and broken input: the ingest never crashes, it skips the file and says why."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from askcolleague.embedder import FakeEmbedder
+from askcolleague.index import Index, build
+from askcolleague.settings import Settings
+
+
+def _ok(root):
+    (root / "ok.jsonl").write_text(json.dumps({"id": "1", "title": "Fine", "author": "Ann <a@x.test>",
+                                               "body": "A perfectly normal thread about lunch."}) + "\n")
+
+
+def _build(root, tmp_path, **settings):
+    warnings = []
+    rep = build([root], tmp_path / "idx", embedder=FakeEmbedder(), warn=warnings.append,
+                settings=Settings.load(**settings))
+    return rep, {os.path.basename(s.path): s.reason for s in rep.skipped}, warnings
+
+
+def test_symlink_loop_and_broken_link(tmp_path):
+    root = tmp_path / "kb"
+    (root / "sub").mkdir(parents=True)
+    _ok(root)
+    os.symlink(root, root / "sub" / "loop")          # a folder link back up: not followed
+    os.symlink(root / "missing.md", root / "dangling.md")
+    rep, skipped, _ = _build(root, tmp_path)
+    assert rep.sources_indexed == 1
+    assert "broken symbolic link" in skipped["dangling.md"]
+
+
+def test_deeply_nested_json(tmp_path):
+    root = tmp_path / "kb"
+    root.mkdir()
+    _ok(root)
+    deep = {"id": "d", "title": "Deep", "body": "x", "comments": []}
+    cur = deep
+    for i in range(400):  # json.dumps itself stops near 1000 frames
+        nxt = {"id": f"c{i}", "author": "Bob", "body": "reply", "comments": []}
+        cur["comments"].append(nxt)
+        cur = nxt
+    (root / "deep.jsonl").write_text(json.dumps(deep) + "\n")
+    (root / "brackets.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    rep, skipped, _ = _build(root, tmp_path)
+    assert set(skipped) == {"deep.jsonl", "brackets.jsonl"} and rep.sources_indexed == 1
+
+
+def test_huge_line_is_bounded_by_size_limit(tmp_path):
+    root = tmp_path / "kb"
+    root.mkdir()
+    _ok(root)
+    with open(root / "huge.txt", "wb") as f:  # a sparse 1 GB file of one line: never read into memory
+        f.seek(1 << 30)
+        f.write(b"x")
+    rep, skipped, _ = _build(root, tmp_path)
+    assert "limit" in skipped["huge.txt"] and rep.sources_indexed == 1
+
+
+def test_control_characters_are_dropped(tmp_path):
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "ctl.jsonl").write_text(json.dumps({"id": "1", "title": "Bell\x07 title", "author": "Ann",
+                                                "body": "Text with \x1b[31m escapes \x00 and \x08 controls."}) + "\n")
+    rep, skipped, _ = _build(root, tmp_path)
+    assert not skipped
+    idx = Index.open(tmp_path / "idx", embedder=FakeEmbedder())
+    text = " ".join(r["text"] + r["title"] for r in idx.store.chunk_rows())
+    assert not any(ch in text for ch in "\x07\x1b\x00\x08")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_unreadable_file(tmp_path):
+    root = tmp_path / "kb"
+    root.mkdir()
+    _ok(root)
+    (root / "secret.md").write_text("# Secret\n\ntext")
+    os.chmod(root / "secret.md", 0)
+    rep, skipped, _ = _build(root, tmp_path)
+    assert "permission" in skipped["secret.md"].lower() and rep.sources_indexed == 1
