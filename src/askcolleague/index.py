@@ -679,9 +679,9 @@ def forget(index_path: str | Path, person: str, with_content: bool = False, sett
     os.replace(tmp, index_path / FORGOTTEN)
     report = build(None, index_path, settings=settings, embedder=embedder, update=True, warn=warn)
     if with_content:
-        from .feedback import forget_chunks
+        from . import feedback
 
-        forget_chunks(index_path, removed_chunks)
+        feedback.forget_chunks(index_path, removed_chunks)
     return report
 
 
