@@ -8,11 +8,12 @@ from typing import Callable
 
 import numpy as np
 
-COS_STRONG = 0.55  # supported on meaning alone
-COS_WEAK, LEX_MIN = 0.40, 0.5  # or on weaker meaning plus half the sentence's content words found in the passage
+COS_STRONG = 0.60  # supported on meaning alone (all-MiniLM-L6-v2 cosine) ...
+COS_WEAK, LEX_MIN = 0.45, 0.5  # ... or on weaker meaning plus half the sentence's content words in the passage
 MIN_TRUNCATED = 32  # cl100k tokens: a truncated last passage shorter than this is left out
 UNSUPPORTED_MARK = " [unsupported]"
-TIMEOUT_S = 120.0
+TIMEOUT_S = 120.0  # seconds between streamed tokens (llm_timeout setting, if one is added, overrides)
+MAX_TOKENS = 512  # answer length cap: a small local model may otherwise ramble until its context is full
 
 SYSTEM = (
     "You answer questions for employees using ONLY the numbered passages in the user's message.\n"
@@ -29,6 +30,7 @@ SYSTEM = (
 _CITE = re.compile(r"\[\s*(?:passages?|sources?)?\s*(\d+(?:\s*(?:[,;]|[-–]|and)\s*\d+)*)\s*\]", re.I)
 _LEAD_CITES = re.compile(r"^(?:\s*" + _CITE.pattern + r")+", re.I)
 _BOUNDARY = re.compile(r"(?<=[.!?])([\"')\]*]*)(\s+)(?=[\"'(\[*_]*[A-Z0-9@#\[])|\s*\n\s*")
+_NUM = re.compile(r"\d+(?:[.,]\d+)*")
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
 _DONT_KNOW = re.compile(r"\b(?:don'?t|do not|cannot|can't) (?:know|tell|say)\b|\b(?:passages?|sources?|context)\b"
                         r".*\b(?:not|no|n't|nothing)\b", re.I)
@@ -112,7 +114,8 @@ def _call(messages, settings, on_token: Callable[[str], None] | None) -> str:
     model = ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model or "default",
                        api_key=settings.llm_api_key or "not-needed", temperature=0,
                        timeout=float(getattr(settings, "llm_timeout", 0) or TIMEOUT_S), max_retries=0,
-                       use_responses_api=False)
+                       use_responses_api=False,  # plain `max_tokens`: local servers ignore `max_completion_tokens`
+                       extra_body={"max_tokens": int(getattr(settings, "llm_max_tokens", 0) or MAX_TOKENS)})
     parts = []
     for chunk in model.stream(messages):
         t = _delta_text(chunk)
@@ -158,7 +161,7 @@ def _plain(s: str) -> str:
     """A sentence without markers or markdown, for comparison."""
     s = _CITE.sub(" ", s)
     s = re.sub(r"[*_`#>]+|^\s*(?:[-•]|\d+[.)])\s+", " ", s)
-    return " ".join(s.split())
+    return re.sub(r" ([.,;:!?])", r"\1", " ".join(s.split()))
 
 
 def _no_claim(s: str) -> bool:
@@ -169,12 +172,17 @@ def _no_claim(s: str) -> bool:
     return (p.endswith(":") and len(p.split()) <= 15) or len(content_terms(p)) <= 1 or bool(_DONT_KNOW.search(p))
 
 
-def check(answer: str, given: list[str], embedder) -> LLMResult:
+def _nums(s: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUM.findall(s)}
+
+
+def check(answer: str, given: list[str], embedder, headers: list[str] | None = None) -> LLMResult:
     """Validate and renumber the citations of `answer` over the passage texts `given` (numbered from 1).
 
     A sentence citing passage(s) is supported when, for some cited passage, the best cosine between the
-    sentence and a passage sentence (or two adjacent ones) is >= COS_STRONG (0.55), or >= COS_WEAK (0.40)
-    with at least LEX_MIN (half) of the sentence's content terms found in that passage. Unsupported
+    sentence and a passage sentence (or two adjacent ones) is >= COS_STRONG (0.60), or >= COS_WEAK (0.45)
+    with at least LEX_MIN (half) of the sentence's content terms found in that passage; and every number
+    in the sentence must occur in that passage (or its header: title, date, ...: `headers`). Unsupported
     sentences, and uncited ones that make a claim, are listed and marked in the text with " [unsupported]".
     Falls back (reason set) when the answer is empty, cites no valid passage, or no cited sentence is supported.
     """
@@ -231,7 +239,9 @@ def check(answer: str, given: list[str], embedder) -> LLMResult:
             cols = [c for c, (j, _) in enumerate(flat) if j == i]
             cos = float(max(sims[row, c] for c in cols))
             best = flat[max(cols[: len(psents[i])], key=lambda c: sims[row, c])][1]
-            if cos >= COS_STRONG or (cos >= COS_WEAK and lexical_overlap(terms, given[i]) >= LEX_MIN):
+            src = given[i] + " " + (headers[i] if headers else "")
+            if (cos >= COS_STRONG or (cos >= COS_WEAK and lexical_overlap(terms, src) >= LEX_MIN)) \
+                    and _nums(plain) <= _nums(src):
                 found.append((i, best))
             spare.setdefault(i, best)
         support += [t for t in found if t not in support]
@@ -264,4 +274,5 @@ def generate(question: str, passages: list[dict], settings, embedder,
     except Exception as e:  # noqa: BLE001 - any failure of the server or client means: fall back
         msg = " ".join(str(e).split())[:300]
         return LLMResult(reason=f"LLM server error: {type(e).__name__}{': ' + msg if msg else ''}")
-    return check(raw, given, embedder)
+    headers = [" ".join(str(p.get(k) or "") for k in ("title", "section", "date")) for p in passages[: len(given)]]
+    return check(raw, given, embedder, headers)

@@ -40,6 +40,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("llm_base_url", "", "OpenAI-compatible server for generated answers (e.g. http://127.0.0.1:11434/v1); empty = extractive answers, no network."),
     Setting("llm_model", "", "Model name sent to the LLM server."),
     Setting("llm_api_key", "", "API key for the LLM server (if it needs one)."),
+    Setting("llm_timeout", 120.0, "Seconds to wait for the LLM server before falling back to the extractive answer.", float),
+    Setting("llm_max_tokens", 512, "Most tokens the LLM may generate for one answer.", int),
     Setting("llm_context_tokens", 3000, "tiktoken (cl100k) budget for the passages given to the LLM.", int),
 )
 
