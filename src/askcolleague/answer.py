@@ -16,6 +16,7 @@ from .retrieval import STOPWORDS, Filters, Hit, Retriever
 from .settings import Settings
 
 MAX_SENTENCES = 4
+SENTENCE_POOL = 12  # sentences embedded per answer (after a cheap lexical pre-selection)
 
 
 # ------------------------------------------------------------------------------------------
@@ -314,16 +315,22 @@ class Assistant:
                     cands.append((hi, s))
         if not cands:
             return Answer(question, "", True, "extractive", None, [], [], [], {}, retrieval_mode=mode)
-        # a sentence is embedded with its passage's title and section, which say what it is about
+        # Stage 1 (cheap): lexical overlap and passage rank keep the most promising sentences, plus
+        # the opening sentences of the best passage; only these are embedded (the model is the cost).
+        lex = [lexical_overlap(qterms, s) for _, s in cands]
+        pre = sorted(range(len(cands)), key=lambda ci: -(0.6 * lex[ci] + 0.4 / (1.0 + 0.5 * cands[ci][0])))
+        keep = sorted(set(pre[:SENTENCE_POOL]) | {ci for ci, (hi, _) in enumerate(cands) if hi == 0 and ci < 3})
+        cands = [cands[ci] for ci in keep]
+        lex = [lex[ci] for ci in keep]
+        # Stage 2: each kept sentence embedded with its passage's title and section (what it is about)
         svecs = None
         if qvec is not None:
             svecs = self.embedder.embed_batch([_in_context(hits[hi].row, s) for hi, s in cands])
         scored = []
         for ci, (hi, s) in enumerate(cands):
             sim = float(svecs[ci] @ qvec) if svecs is not None else 0.0
-            lex = lexical_overlap(qterms, s)
             passage = 1.0 / (1.0 + 0.5 * hi)  # the retriever's ranking of the passage
-            score = 0.55 * sim + 0.25 * lex + 0.20 * passage
+            score = 0.55 * sim + 0.25 * lex[ci] + 0.20 * passage
             if hits[hi].row.get("quoted_from"):
                 score -= 0.05  # prefer the original message to a quote of it
             scored.append((score, ci))
