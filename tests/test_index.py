@@ -244,3 +244,32 @@ def test_forget_with_content(corpus, tmp_path):
     assert "2 billion rows" not in texts and "Postgres or ClickHouse" in texts
     assert "Bob Stone" not in {p.name for p in idx.store.people()}
     assert idx.faiss.ntotal == idx.store.count("chunks")
+
+
+def test_live_assistant_switches_after_rebuild(corpus, tmp_path):
+    import threading
+
+    from askcolleague.answer import LiveAssistant
+
+    path = tmp_path / "idx"
+    emb = FakeEmbedder()
+    _build(corpus, path, emb)
+    live = LiveAssistant(path)  # the manifest's model id "fake:…" loads the fake embedder again
+    before = live.get().index.vdir
+    errors, answers = [], []
+
+    def ask_loop():
+        for _ in range(40):
+            try:
+                answers.append(live.get().ask("ServiceDesk laptop", mode="bm25"))
+            except Exception as e:  # a failed request is a test failure
+                errors.append(e)
+
+    t = threading.Thread(target=ask_loop)
+    t.start()
+    (corpus / "docs" / "new.md").write_text(_md("Monitors", "Dana Lee", "## Monitors\n\nAsk IT for a 27-inch monitor."))
+    build(None, path, embedder=emb, update=True, warn=lambda m: None)
+    t.join()
+    assert not errors and answers
+    assert live.get().index.vdir == current_version(path) != before
+    assert live.get().ask("27-inch monitor", mode="bm25").citations

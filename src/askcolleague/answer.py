@@ -445,3 +445,33 @@ class Assistant:
             names = [p.name + (f" ({p.title})" if p.title else "") for p in people[:3]]
             msg += " The people whose work is closest to it: " + "; ".join(names) + "."
         return msg
+
+
+class LiveAssistant:
+    """An Assistant that follows its index folder: after a rebuild swaps CURRENT, the next question
+    is answered from the new version. Questions in flight finish on the version they started with
+    (a build keeps the previous version folder), so no request fails during the switch.
+    """
+
+    def __init__(self, path: str | Path, settings: Settings | None = None) -> None:
+        import threading
+
+        self.path = Path(path)
+        self.settings = settings or Settings.load()
+        self._lock = threading.Lock()
+        self._current: Assistant | None = None
+        self._version: str | None = None
+
+    def get(self) -> Assistant:
+        """The Assistant for the live version (re-opened only when CURRENT changed)."""
+        from .index import current_version
+
+        vdir = current_version(self.path)
+        name = vdir.name if vdir else None
+        if self._current is None or name != self._version:
+            with self._lock:
+                if self._current is None or name != self._version:
+                    embedder = self._current.index._embedder if self._current else None
+                    new = Assistant.from_index(self.path, self.settings, embedder=embedder)
+                    self._current, self._version = new, new.index.vdir.name
+        return self._current
