@@ -122,9 +122,11 @@ def sentences(text: str) -> list[str]:
 
 
 def answerable_sentence(s: str) -> bool:
-    """A sentence that can state a fact: not a heading, a fragment, a question or a run-on list."""
+    """A sentence that can state a fact: not a heading, a fragment, a question, a lead-in to a list
+    (ending in ':') or a run-on list."""
     words = s.split()
-    return 4 <= len(words) <= 80 and not s.rstrip().endswith("?") and not s.isupper()
+    end = s.rstrip()[-1:]
+    return 4 <= len(words) <= 80 and end not in ("?", ":") and not s.isupper()
 
 
 def _stem(w: str) -> str:
