@@ -235,10 +235,20 @@ def test_forget_person_for_good(corpus, tmp_path):
 def test_forget_with_content(corpus, tmp_path):
     from askcolleague.index import forget
 
+    from askcolleague.feedback import FeedbackStore, export
+
     path = tmp_path / "idx"
     emb = FakeEmbedder()
     _build(corpus, path, emb)
+    idx = Index.open(path, embedder=emb)
+    bob = [r["chunk_id"] for r in idx.store.chunk_rows() if "2 billion" in r["text"]]
+    other = [r["chunk_id"] for r in idx.store.chunk_rows() if "ServiceDesk" in r["text"]]
+    idx.close()
+    with FeedbackStore.for_index(path) as fb:
+        fb.add("up", "which db?", "ClickHouse [1]", chunk_ids=bob)
+        fb.add("wrong_source", "laptop?", "ServiceDesk [1]", chunk_ids=other, chunk_id=other[0])
     forget(path, "Bob Stone", with_content=True, embedder=emb, warn=lambda m: None)
+    assert [r["question"] for r in export(path)] == ["laptop?"]
     idx = Index.open(path, embedder=emb)
     texts = " ".join(r["text"] for r in idx.store.chunk_rows())
     assert "2 billion rows" not in texts and "Postgres or ClickHouse" in texts

@@ -237,6 +237,94 @@ def people_cmd(words, index, k, as_person, as_json) -> None:
         click.echo(p.render(i))
 
 
+# --- eval ---
+@cli.command("eval")
+@_index_option
+@click.option("--suite", type=click.Path(path_type=Path), default=Path("eval/demo.yaml"), show_default=True,
+              help="Gold questions (YAML; format in eval/README.md).")
+@click.option("--beir", "beir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Evaluate retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) instead.")
+@click.option("--modes", default="bm25,dense,hybrid", show_default=True, help="Comma-separated retrieval modes.")
+@click.option("--k", "k", type=int, default=None, help="Passages per answer [default: 8].")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Report folder [default: eval/reports/<YYYY-MM-DD-HHMMSS>].")
+@click.option("--abstain-threshold", "abstain_threshold", default=None,
+              help="A number, or 'calibrated' (chosen on the suite) [default: the abstain_threshold setting].")
+@click.option("--check", "check", type=click.Path(path_type=Path), default=None,
+              help="Exit 1 when a metric is below its minimum in this file (e.g. eval/thresholds.yaml).")
+@click.option("--llm", "use_llm", is_flag=True, help="Evaluate generated answers (needs an LLM configured).")
+@_json_option
+def eval_cmd(index, suite, beir, modes, k, out, abstain_threshold, check, use_llm, as_json) -> None:
+    """Measure retrieval, people, answers, abstention and latency on a gold suite (or a BEIR dataset)."""
+    from .evaluation import (
+        check_thresholds, default_out_dir, evaluate, evaluate_beir, load_suite, load_thresholds,
+    )
+
+    settings = _settings(k=k)
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    say = (lambda msg: click.echo(f"eval: {msg}", err=True))
+    gate = load_thresholds(check) if check else None
+    if beir:
+        if not (beir / "corpus.jsonl").is_file():
+            raise click.ClickException(f"{beir}: no corpus.jsonl; give a BEIR dataset folder")
+        report = evaluate_beir(beir, mode_list, settings=settings, progress=say)
+    else:
+        from .answer import Assistant
+
+        s = load_suite(suite)
+        if abstain_threshold is None and gate and gate.get("abstain_threshold") is not None:
+            abstain_threshold = gate["abstain_threshold"]
+        asst = Assistant.from_index(_index_path(index, settings), settings=settings)
+        report = evaluate(asst, s, mode_list, k=k, abstain_threshold=abstain_threshold, llm=use_llm, progress=say)
+    files = report.write(out or default_out_dir(), command=sys.argv)
+    if as_json:
+        _dump({**report.to_dict(), "files": {name: str(p) for name, p in files.items()}})
+    else:
+        click.echo(report.table())
+        click.echo(f"report: {files['md'].parent}/ (report.md, report.html, report.json, runs)")
+    if gate:
+        below = check_thresholds(report, gate)
+        if below:
+            for line in below:
+                click.echo(f"below threshold: {line}", err=True)
+            raise click.ClickException(f"{len(below)} metric(s) below {check}")
+        click.echo(f"all metrics at or above {check}", err=True)
+# --- end eval ---
+
+
+# --- web (serve, feedback) ---
+@cli.command("serve")
+@_index_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 exposes it to the network).")
+@click.option("--port", default=7860, type=int, show_default=True, help="Port to listen on.")
+def serve_cmd(index, host, port) -> None:
+    """Serve the web chat; an index folder without an index gets the demo corpus built first."""
+    from .web import serve
+
+    settings = _settings()
+    serve(_index_path(index, settings), host=host, port=port, settings=settings)
+
+
+@cli.group(cls=_Group)
+def feedback() -> None:
+    """Feedback given in the web chat (stored in <index>/feedback.sqlite)."""
+
+
+@feedback.command("export")
+@_index_option
+@_json_option
+def feedback_export(index, as_json) -> None:
+    """Print every thumbs up/down and wrong-source report, oldest first."""
+    from .feedback import export, render
+
+    rows = export(_index_path(index, _settings()))
+    if as_json:
+        _dump(rows)
+    else:
+        click.echo(render(rows) or "no feedback yet\n", nl=False)
+# --- end web ---
+
+
 def main() -> None:
     cli(prog_name="askcolleague")
 

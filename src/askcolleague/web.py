@@ -1,0 +1,575 @@
+"""The web chat (Gradio): cited answers, a sources panel, who to ask, filters, feedback, and the `/ask` API."""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import queue
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import gradio as gr
+
+from .answer import Assistant
+from .errors import AskColleagueError
+from .feedback import FeedbackStore
+from .index import build, current_version, status
+from .retrieval import STOPWORDS
+from .settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository (src/askcolleague/web.py)
+
+# Queue: one answer at a time. Answering is CPU-bound (the embedding model already uses every core)
+# and the index's SQLite connection is shared, so the chat and the API share the concurrency group
+# "assistant" with limit 1; up to QUEUE_MAX_SIZE more requests wait in line (the page shows their
+# position), beyond that a request is refused at once. Feedback events are short writes (limit 4).
+CONCURRENCY = 1
+QUEUE_MAX_SIZE = 32
+
+# ------------------------------------------------------------------------------------------
+# follow-up questions
+
+FOLLOW_UP_WORDS = frozenset(
+    "it its that this these those they them their theirs there he him his she her hers one ones same such".split())
+CONTINUATION = re.compile(r"\s*(?:and|also|but|so|then|or|what about|how about)\b", re.I)
+# words of a question that say how it is asked, not what about: not carried into a follow-up
+QUESTION_FILLER = frozenset("long much many often must need needs get got make tell know please new use used "
+                            "happen happens okay ok".split())
+MIN_CONTENT_WORDS = 6
+MAX_CARRIED = 8
+_WORD = re.compile(r"[A-Za-z0-9][\w'+#.-]*[A-Za-z0-9+#]|[A-Za-z0-9]")
+
+
+def content_words(text: str) -> list[str]:
+    """The words of a question that are not stopwords, in order, once each (original case)."""
+    out: dict[str, str] = {}
+    for w in _WORD.findall(text):
+        if w.lower() not in STOPWORDS and w.lower() not in out:
+            out[w.lower()] = w
+    return list(out.values())
+
+
+def rewrite_query(question: str, previous: list[str]) -> str:
+    """The query to search for `question`, given the earlier queries of the conversation (oldest first).
+
+    Rule: a question is a follow-up when there is an earlier query, it has fewer than 6 content
+    (non-stop) words, and it either refers back (it, that, this, they, them, those, there, he, she,
+    his, her, their, one, ...), starts with a continuation (and, also, but, so, then, or, what about,
+    how about) or has at most one content word. A follow-up gets the previous query's content words
+    that it lacks appended (at most 8; not question fillers such as "long", "must", "need"). The
+    previous query is itself already rewritten, so a chain of follow-ups keeps its topic. Anything
+    else is searched as asked.
+    """
+    q = " ".join(question.split())
+    if not previous or not q:
+        return q
+    words = content_words(q)
+    if len(words) >= MIN_CONTENT_WORDS:
+        return q
+    refers = bool({w.lower() for w in re.findall(r"[A-Za-z']+", q)} & FOLLOW_UP_WORDS)
+    if not (refers or CONTINUATION.match(q) or len(words) <= 1):
+        return q
+    have = {w.lower() for w in words}
+    carried = [w for w in content_words(previous[-1])
+               if w.lower() not in have and w.lower() not in QUESTION_FILLER][:MAX_CARRIED]
+    return f"{q} {' '.join(carried)}" if carried else q
+
+
+# ------------------------------------------------------------------------------------------
+# rendering: every document-derived string goes through esc() (HTML) or md() (chat Markdown)
+
+def esc(s: Any) -> str:
+    return html.escape("" if s is None else str(s), quote=True)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:])")
+
+
+def md(s: Any) -> str:
+    """Text for a Markdown message: HTML-escaped, and Markdown punctuation backslash-escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape("" if s is None else str(s), quote=False))
+
+
+def safe_url(url: str | None) -> str | None:
+    """An http(s) or mailto link, escaped; None for anything else (javascript:, data:, chat handles)."""
+    u = (url or "").strip()
+    return esc(u) if re.match(r"(?i)(https?://|mailto:)[^\s]+$", u) else None
+
+
+def _link(text_html: str, url: str | None, cls: str = "") -> str:
+    href = safe_url(url)
+    c = f' class="{cls}"' if cls else ""
+    return f'<a{c} href="{href}" target="_blank" rel="noopener noreferrer">{text_html}</a>' if href else text_html
+
+
+def _find(text: str, sentence: str) -> tuple[int, int] | None:
+    words = sentence.split()
+    if not words:
+        return None
+    m = re.search(r"\s+".join(re.escape(w) for w in words), text)
+    return m.span() if m else None
+
+
+def highlight(text: str, sentences: list[str], tag: str = "mark") -> str:
+    """Escaped `text` with each of `sentences` (matched across whitespace) wrapped in <mark>."""
+    spans = sorted(s for s in (_find(text, x) for x in sentences) if s)
+    out, pos = [], 0
+    for a, b in spans:
+        if a < pos:
+            continue
+        out += [esc(text[pos:a]), f"<{tag}>", esc(text[a:b]), f"</{tag}>"]
+        pos = b
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def _day(date: str | None) -> str:
+    return (date or "")[:10]
+
+
+_UNSUPPORTED = re.compile(r"\s*\[unsupported\]")  # the checker's mark after a sentence (llm.UNSUPPORTED_MARK)
+_BOUNDARY = re.compile(r"[.!?](?:\s*\[\d+\])*\s+|\[unsupported\]\s*|\n+")
+
+
+def _unsupported_spans(text: str) -> list[tuple[int, int, int]]:
+    """(sentence start, sentence end, mark end) of each sentence the checker marked [unsupported]."""
+    spans = []
+    for m in _UNSUPPORTED.finditer(text):
+        body = re.sub(r"(?:\s*\[\d+\])*\s*[.!?]?(?:\s*\[\d+\])*$", "", text[:m.start()])
+        spans.append((max((b.end() for b in _BOUNDARY.finditer(body)), default=0), m.start(), m.end()))
+    return spans
+
+
+def answer_markdown(ans: dict, turn: int) -> str:
+    """The chat message of an answer: escaped text, [n] markers linked to the sources panel."""
+    text = ans["answer"] or ""
+    cited = {c["n"] for c in ans["citations"]}
+
+    def piece(s: str) -> str:
+        out = []
+        for part in re.split(r"(\[\d+\])", s):
+            m = re.fullmatch(r"\[(\d+)\]", part)
+            if m and int(m.group(1)) in cited:
+                out.append(f'<a class="ac-cite" href="#src-{turn}-{m.group(1)}">[{m.group(1)}]</a>')
+            else:
+                out.append(md(part))
+        return "".join(out)
+
+    out, pos = [], 0
+    for a, b, end in _unsupported_spans(text):
+        out += [piece(text[pos:a]), '<span class="ac-unsupported" title="Not supported by the cited passages">',
+                piece(text[a:b]), ' <span class="ac-badge">unsupported</span></span>']
+        pos = end
+    out.append(piece(text[pos:]))
+    body = "".join(out)
+    if ans.get("unsupported_sentences"):
+        body += "\n\n*Sentences marked unsupported are not backed by the passages they cite.*"
+    if ans.get("fallback_reason"):
+        body += f"\n\n*Extractive answer ({md(ans['fallback_reason'])}).*"
+    if ans["abstained"]:
+        body += "\n\n*The **Who to ask** panel lists them, with what they wrote.*"
+    return body
+
+
+def sources_html(turns: list[dict]) -> str:
+    """The sources panel: the cited passages of every answer, newest first; older answers folded."""
+    if not any(t["answer"] for t in turns):
+        return '<div class="ac-empty">The sources of each answer appear here: click a [n] to open its passage.</div>'
+    out = []
+    last = max((t for t, tr in enumerate(turns) if tr["answer"]), default=-1)
+    for t in range(last, -1, -1):
+        ans = turns[t]["answer"]
+        if not ans:
+            continue
+        latest = t == last
+        cards = []
+        for c in ans["citations"]:
+            authors = ", ".join(_link(esc(a["name"]), a.get("url")) for a in c["authors"]) or "unknown author"
+            meta = " · ".join(x for x in (authors, esc(_day(c["date"])), esc(c["source_type"])) if x)
+            orig = _link("open original ↗", c.get("url"), "ac-orig")
+            section = f' <span class="ac-section">› {esc(c["section"])}</span>' if c.get("section") else ""
+            snippet = " … ".join(esc(h) for h in c["highlights"][:1])
+            cards.append(
+                f'<details class="ac-src" id="src-{t}-{c["n"]}" data-chunk="{esc(c["chunk_id"])}">'
+                f'<summary><span class="ac-n">[{c["n"]}]</span> <span class="ac-title">{esc(c["title"])}</span>'
+                f'{section}<div class="ac-meta">{meta}</div>'
+                + (f'<div class="ac-snippet">“{snippet}”</div>' if snippet else "") + "</summary>"
+                f'<div class="ac-text">{highlight(c["text"], c["highlights"])}</div>'
+                f'<div class="ac-actions">{orig if orig.startswith("<a") else ""}'
+                f'<button class="ac-wrong" data-turn="{t}" data-n="{c["n"]}" '
+                f'title="Report that this passage does not support the answer">⚑ Wrong source</button></div>'
+                "</details>")
+        if not cards:
+            cards.append('<div class="ac-empty">No passage cited.</div>')
+        q = esc(turns[t]["question"])
+        out.append(f'<details class="ac-turn" {"open" if latest else ""}><summary class="ac-q">'
+                   f'{"Sources" if latest else "Earlier"}: “{q}”</summary>{"".join(cards)}</details>')
+    return "".join(out)
+
+
+def people_html(turn: int | None, ans: dict | None) -> str:
+    """The who-to-ask panel: a card per person, with the passages they wrote as the reason."""
+    if ans is None:
+        return '<div class="ac-empty">People who wrote about your question appear here.</div>'
+    head = ('<div class="ac-abstain">No answer in the knowledge base. Ask them:</div>' if ans["abstained"] else "")
+    if not ans["people"]:
+        return head + '<div class="ac-empty">Nobody found.</div>'
+    cards = []
+    for p in ans["people"]:
+        role = " · ".join(esc(x) for x in (p.get("title"), p.get("team")) if x)
+        why = []
+        for e in p["evidence"]:
+            n = f'<a class="ac-cite" href="#src-{turn}-{e["n"]}">[{e["n"]}]</a> ' if e.get("n") else ""
+            why.append(f'<li>{n}{esc(e["title"])} <span class="ac-type">{esc(e.get("source_type"))}</span></li>')
+        contact = _link("contact ↗", p.get("url"), "ac-contact")
+        cards.append(
+            f'<div class="ac-person"><div class="ac-prow"><span class="ac-pname">{esc(p["name"])}</span>'
+            + (contact if contact.startswith("<a") else "") + "</div>"
+            + (f'<div class="ac-role">{role}</div>' if role else "")
+            + ("" if p.get("has_profile", True) else '<div class="ac-role">no profile in the people directory</div>')
+            + f'<div class="ac-why">Wrote:<ul>{"".join(why)}</ul></div></div>')
+    return head + "".join(cards)
+
+
+def status_line(path: Path) -> str:
+    m = status(path)
+    c = m.get("counts", {})
+    model = m.get("model", {}).get("id", "?").split("/")[-1]
+    built = (m.get("built_at") or "?").replace("T", " ")[:16]
+    return (f"{c.get('documents', 0)} documents · {c.get('chunks', 0)} passages · {c.get('people', 0)} people · "
+            f"model {model} · index built {built} UTC")
+
+
+# ------------------------------------------------------------------------------------------
+# the assistant, once per process
+
+_ASSISTANTS: dict[tuple, Assistant] = {}
+_LOCK = threading.Lock()
+
+
+def get_assistant(index_path: Path, settings: Settings) -> Assistant:
+    """The process's Assistant for an index (and settings): loaded and warmed up on first use."""
+    key = (str(Path(index_path).resolve()), tuple(sorted(settings.values.items())))
+    with _LOCK:
+        if key not in _ASSISTANTS:
+            asst = Assistant.from_index(index_path, settings)
+            asst.ask("warm up", k=2, llm=False)  # loads the model; never calls an LLM
+            _ASSISTANTS[key] = asst
+        return _ASSISTANTS[key]
+
+
+def _date(value: str | None, name: str) -> str | None:
+    v = (value or "").strip()
+    if not v:
+        return None
+    try:
+        return dt.date.fromisoformat(v).isoformat()
+    except ValueError:
+        raise ValueError(f"{name} must be a date like 2025-01-31, not {v!r}") from None
+
+
+def _filters(source_type, person, since, until) -> dict:
+    types = [source_type] if isinstance(source_type, str) else list(source_type or [])
+    return {"source_type": [t for t in types if t] or None, "person": (person or "").strip() or None,
+            "since": _date(since, "since"), "until": _date(until, "until")}
+
+
+def _stream(asst: Assistant, query: str, kw: dict) -> Iterator[tuple[str | None, Any]]:
+    """Yield (partial text, None) while an LLM streams, then (None, Answer)."""
+    if not asst.settings.llm_base_url:
+        yield None, asst.ask(query, **kw)
+        return
+    tokens: queue.Queue = queue.Queue()
+    box: dict = {}
+
+    def run():
+        try:
+            box["answer"] = asst.ask(query, on_token=tokens.put, **kw)
+        except BaseException as e:  # re-raised in the caller's thread
+            box["error"] = e
+        finally:
+            tokens.put(None)
+
+    threading.Thread(target=run, daemon=True).start()
+    text, done = "", False
+    while not done:
+        parts = [tokens.get()]
+        while not tokens.empty():
+            parts.append(tokens.get())
+        done = parts[-1] is None
+        text += "".join(p for p in parts if p)
+        if not done:
+            yield text, None
+    if "error" in box:
+        raise box["error"]
+    yield None, box["answer"]
+
+
+# ------------------------------------------------------------------------------------------
+# the app
+
+CSS = """
+.gradio-container { max-width: 1400px !important; margin: 0 auto; }
+#ac-header { padding: 4px 2px 0; }
+.ac-head { display: flex; align-items: baseline; gap: 12px; flex-wrap: wrap; }
+.ac-head h1 { margin: 0; font-size: 1.45rem; }
+.ac-head span, .ac-status { color: var(--body-text-color-subdued); }
+.ac-status { font-size: .8rem; margin-top: 2px; }
+#ac-side { gap: 6px; }
+#ac-who, #ac-sources { max-height: 72vh; overflow-y: auto; }
+.ac-panel-title { font-weight: 600; font-size: 1.05rem; margin: 2px 0 0; }
+.ac-empty { color: var(--body-text-color-subdued); font-size: .9rem; padding: 4px 0; }
+.ac-person, .ac-src { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
+  margin: 8px 0; background: var(--background-fill-primary); }
+.ac-prow { display: flex; justify-content: space-between; align-items: baseline; gap: 8px; }
+.ac-pname { font-weight: 600; }
+.ac-contact, .ac-orig { font-size: .85rem; white-space: nowrap; }
+.ac-role, .ac-meta, .ac-section { color: var(--body-text-color-subdued); font-size: .85rem; }
+.ac-type { color: var(--body-text-color-subdued); border: 1px solid var(--border-color-primary); border-radius: 6px;
+  padding: 0 5px; font-size: .72rem; white-space: nowrap; }
+.ac-why { font-size: .85rem; margin-top: 6px; }
+.ac-why ul { list-style: none; margin: 2px 0 0; padding: 0; }
+.ac-why li { margin: 3px 0; }
+#ac-who a, #ac-sources a { padding: 0; }
+.ac-abstain { background: #fff4e5; color: #7a4b00; border-radius: 8px; padding: 8px 10px; font-weight: 600;
+  margin: 6px 0; }
+.ac-turn > summary.ac-q { cursor: pointer; font-weight: 600; margin: 6px 0; overflow-wrap: anywhere;
+  font-size: .92rem; }
+.ac-src > summary { cursor: pointer; list-style: none; }
+.ac-src > summary::-webkit-details-marker { display: none; }
+.ac-src > summary:hover .ac-title { text-decoration: underline; }
+.ac-n { font-weight: 700; color: var(--color-accent); }
+.ac-title { font-weight: 600; }
+.ac-snippet { font-size: .85rem; margin-top: 4px; opacity: .85; }
+.ac-src[open] .ac-snippet { display: none; }
+.ac-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: .88rem; line-height: 1.45; margin-top: 8px;
+  padding: 8px 10px; border-left: 3px solid var(--color-accent); background: var(--background-fill-secondary);
+  border-radius: 4px; max-height: 22em; overflow-y: auto; }
+.ac-text mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
+.ac-actions { display: flex; gap: 14px; align-items: center; margin-top: 8px; flex-wrap: wrap; }
+.ac-wrong { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 2px 8px; cursor: pointer;
+  background: var(--background-fill-secondary); font-size: .8rem; }
+.ac-wrong:hover:not(:disabled) { border-color: #dc2626; color: #dc2626; }
+.ac-flash { animation: ac-flash 1.6s ease-out; }
+@keyframes ac-flash { from { box-shadow: 0 0 0 3px var(--color-accent); } to { box-shadow: 0 0 0 0 transparent; } }
+a.ac-cite, #ac-chat a.ac-cite { color: var(--color-accent) !important; text-decoration: none !important;
+  font-weight: 600; font-size: .85em; }
+.ac-unsupported { background: #fee2e2; text-decoration: underline dotted #dc2626; }
+.ac-badge { display: inline-block; font-size: .72rem; color: #b91c1c; border: 1px solid #fca5a5; border-radius: 6px;
+  padding: 0 4px; }
+.ac-rewrite { font-size: .8rem; opacity: .7; }
+#ac-comment textarea { font-size: .85rem; }
+@media (max-width: 800px) {
+  #ac-main { flex-direction: column !important; }
+  #ac-main > div { width: 100% !important; min-width: 0 !important; }
+  #ac-chat { height: 440px !important; }
+  #ac-who, #ac-sources { max-height: none; }
+}
+"""
+
+# Runs once per page: [n] links scroll to (and open) their passage; "wrong source" buttons report.
+JS_SOURCES = """
+if (!window.__acNav) {
+  window.__acNav = true;
+  document.addEventListener('click', (e) => {
+    const a = e.target.closest && e.target.closest('a[href^="#src-"]');
+    if (!a) return;
+    e.preventDefault(); e.stopPropagation();
+    const el = document.getElementById(a.getAttribute('href').slice(1));
+    if (!el) return;
+    const turn = el.closest('details.ac-turn'); if (turn) turn.open = true;
+    el.open = true;
+    el.scrollIntoView({behavior: 'smooth', block: 'nearest'});
+    el.classList.remove('ac-flash'); void el.offsetWidth; el.classList.add('ac-flash');
+  }, true);
+}
+element.addEventListener('click', (e) => {
+  const b = e.target.closest && e.target.closest('button.ac-wrong');
+  if (!b) return;
+  e.preventDefault();
+  b.disabled = true; b.textContent = '⚑ Reported';
+  trigger('wrong_source', {turn: Number(b.dataset.turn), n: Number(b.dataset.n)});
+});
+"""
+
+# Fonts bundled with Gradio, so nothing is fetched from the web. Not weight 600: Gradio 6's
+# SourceSansPro-SemiBold.woff2 is a 55-glyph subset, and bold words would mix fonts.
+THEME = gr.themes.Default(primary_hue="indigo", font=[
+    gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)), "ui-sans-serif", "system-ui", "sans-serif"])
+SOURCE_TYPES = ["document", "post", "comment", "message", "profile"]
+
+
+def create_app(index_path: str | Path, settings: Settings | None = None) -> gr.Blocks:
+    """The chat page and the `/ask`, `/people` API for one index (the Assistant is loaded and warmed here)."""
+    settings = settings or Settings.load()
+    path = Path(index_path)
+    asst = get_assistant(path, settings)
+    store = asst.index.store
+    people_names = sorted({p.name for p in store.people()}, key=str.lower)
+    present = {r[0] for r in store.db.execute("SELECT DISTINCT source_type FROM chunks")}
+    types = [t for t in SOURCE_TYPES if t in present] + sorted(t for t in present - set(SOURCE_TYPES) if t)
+    feedback = FeedbackStore.for_index(path)
+    version = asst.index.vdir.name
+
+    def respond(message, chat, turns, source_type, person, since, until):
+        question = " ".join((message or "").split())
+        chat, turns = list(chat or []), list(turns or [])
+        if not question:
+            yield gr.update(), chat, turns, gr.update(), gr.update()
+            return
+        query = rewrite_query(question, [t["query"] for t in turns])
+        chat += [{"role": "user", "content": md(question)}, {"role": "assistant", "content": "*Searching…*"}]
+        yield "", chat, turns, gr.update(), gr.update()
+        try:
+            kw = _filters(source_type, person, since, until)
+            for partial, ans in _stream(asst, query, kw):
+                if ans is None:
+                    chat[-1] = {"role": "assistant", "content": md(partial) + " ▍"}
+                    yield "", chat, turns, gr.update(), gr.update()
+        except (AskColleagueError, ValueError) as e:
+            chat[-1] = {"role": "assistant", "content": f"⚠ {md(e)}"}
+            turns.append({"question": question, "query": query, "answer": None})  # turn i = chat pair i
+            yield "", chat, turns, gr.update(), gr.update()
+            return
+        a = ans.to_dict()
+        a["question"] = question
+        t = len(turns)
+        turns.append({"question": question, "query": query, "answer": a})
+        body = answer_markdown(a, t)
+        if query != question:
+            body += f'\n\n<span class="ac-rewrite">Searched for: {md(query)}</span>'
+        chat[-1] = {"role": "assistant", "content": body}
+        yield "", chat, turns, sources_html(turns), people_html(t, a)
+
+    def _record(kind, turn, turns, comment, chunk_id=None) -> bool:
+        a = turns[turn]["answer"] if turn is not None and 0 <= turn < len(turns or []) else None
+        if not a:
+            return False
+        feedback.add(kind, turns[turn]["question"], a["answer"], [c["chunk_id"] for c in a["citations"]],
+                     chunk_id=chunk_id, comment=comment, query=turns[turn]["query"], index_version=version)
+        return True
+
+    def on_like(turns, comment, data: gr.LikeData):
+        idx = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        if data.liked in (True, False) and _record("up" if data.liked else "down", idx // 2, turns, comment):
+            gr.Info("Thanks, your feedback was saved.")
+            return ""
+        return gr.update()
+
+    def on_wrong(turns, comment, evt: gr.EventData):
+        d = getattr(evt, "_data", None) or {}
+        t, n = d.get("turn"), d.get("n")
+        ans = turns[t]["answer"] if isinstance(t, int) and 0 <= t < len(turns or []) else None
+        cite = next((c for c in (ans or {}).get("citations", []) if c["n"] == n), None)
+        if cite and _record("wrong_source", t, turns, comment, chunk_id=cite["chunk_id"]):
+            gr.Info(f"Thanks: source [{n}] reported.")
+            return ""
+        return gr.update()
+
+    def api_ask(question: str, k: int | None = None, mode: str | None = None, source_type: list[str] | None = None,
+                person: str | None = None, since: str | None = None, until: str | None = None) -> dict:
+        """Answer a question: the JSON contract of Answer.to_dict() (citations, people, ...)."""
+        if not (question or "").strip():
+            raise gr.Error("question is empty")
+        if mode and mode not in ("hybrid", "dense", "bm25"):
+            raise gr.Error("mode must be hybrid, dense or bm25")
+        try:
+            return asst.ask(question, k=int(k) if k else None, mode=mode or None,
+                            **_filters(source_type, person, since, until)).to_dict()
+        except (AskColleagueError, ValueError) as e:
+            raise gr.Error(str(e)) from None
+
+    def api_people(topic: str) -> list[dict]:
+        """Who knows about a topic: people with the passages they wrote as evidence."""
+        try:
+            return [p.to_dict() for p in asst.find_people(topic)]
+        except AskColleagueError as e:
+            raise gr.Error(str(e)) from None
+
+    with gr.Blocks(title="askcolleague", analytics_enabled=False) as demo:
+        turns = gr.State([])
+        gr.HTML('<div class="ac-head"><h1>askcolleague</h1><span>Answers from company knowledge, with their '
+                'sources and who to ask.</span></div><div class="ac-status">' + esc(status_line(path)) + "</div>",
+                elem_id="ac-header", js_on_load=None)
+        with gr.Row(elem_id="ac-main", equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                chat = gr.Chatbot(elem_id="ac-chat", height=520, show_label=False, render_markdown=True,
+                                  sanitize_html=True, allow_tags=False, latex_delimiters=[], buttons=["copy"],
+                                  feedback_options=("Like", "Dislike"), layout="bubble",
+                                  placeholder="Ask a question about the company: policies, how-tos, decisions, "
+                                              "who owns what. Follow-up questions use the conversation.")
+                with gr.Row(equal_height=True):
+                    box = gr.Textbox(placeholder="e.g. How do I request a new laptop?", show_label=False,
+                                     scale=5, lines=1, max_lines=4, elem_id="ac-question", autofocus=True)
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ac-ask")
+                with gr.Accordion("Filters", open=False, elem_id="ac-filters"):
+                    f_types = gr.CheckboxGroup(types, label="Source type", elem_id="ac-f-types")
+                    f_person = gr.Dropdown([("anyone", "")] + [(n, n) for n in people_names], value="",
+                                           label="Written by", elem_id="ac-f-person")
+                    with gr.Row():
+                        f_since = gr.Textbox(label="Since", placeholder="YYYY-MM-DD", elem_id="ac-f-since")
+                        f_until = gr.Textbox(label="Until", placeholder="YYYY-MM-DD", elem_id="ac-f-until")
+                comment = gr.Textbox(show_label=False, lines=1, elem_id="ac-comment", container=False,
+                                     placeholder="Optional comment, sent with your thumbs up/down on an answer "
+                                                 "or a ⚑ Wrong source report")
+            with gr.Column(scale=2, min_width=300, elem_id="ac-side"):
+                gr.HTML('<div class="ac-panel-title">Who to ask</div>', js_on_load=None)
+                who = gr.HTML(people_html(None, None), elem_id="ac-who", js_on_load=None)
+                gr.HTML('<div class="ac-panel-title">Sources</div>', js_on_load=None)
+                sources = gr.HTML(sources_html([]), elem_id="ac-sources", js_on_load=JS_SOURCES)
+
+        ins = [box, chat, turns, f_types, f_person, f_since, f_until]
+        outs = [box, chat, turns, sources, who]
+        for ev in (box.submit, send.click):
+            ev(respond, ins, outs, api_visibility="private", concurrency_id="assistant", show_progress="minimal")
+        chat.like(on_like, [turns, comment], [comment], api_visibility="private", concurrency_limit=4)
+        sources.wrong_source(on_wrong, [turns, comment], [comment], api_visibility="private", concurrency_limit=4)
+        chat.clear(lambda: ([], sources_html([]), people_html(None, None)), None, [turns, sources, who],
+                   api_visibility="private", queue=False)
+        gr.api(api_ask, api_name="ask", concurrency_id="assistant")
+        gr.api(api_people, api_name="people", concurrency_id="assistant")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+    return demo
+
+
+# ------------------------------------------------------------------------------------------
+# serving
+
+def _log(msg: str) -> None:
+    print(f"askcolleague: {msg}", file=sys.stderr, flush=True)
+
+
+def demo_corpus() -> Path:
+    """`ingest/demo` of the repository (or of the working directory)."""
+    for base in (ROOT, Path.cwd()):
+        if (base / "ingest" / "demo").is_dir():
+            return base / "ingest" / "demo"
+    raise AskColleagueError("no index and no demo corpus (ingest/demo) to build one from")
+
+
+def ensure_index(index_path: Path, settings: Settings) -> None:
+    """Build the demo corpus into `index_path` when it holds no index yet, logging progress."""
+    if current_version(index_path) is not None:
+        return
+    corpus = demo_corpus()
+    _log(f"no index in {index_path}; building one from the demo corpus {corpus} (takes a minute or two)…")
+    report = build([corpus], index_path, settings=settings, progress=True, wait=True,
+                   warn=lambda m: _log(f"warning: {m}"))
+    _log(report.summary())
+
+
+def serve(index_path: str | Path | None = None, host: str = "127.0.0.1", port: int = 7860,
+          settings: Settings | None = None, block: bool = True) -> gr.Blocks:
+    """Build the index if missing, load and warm the Assistant, and serve the page on host:port."""
+    settings = settings or Settings.load()
+    path = Path(index_path or settings.index)
+    ensure_index(path, settings)
+    _log(f"loading {path} and warming up the model…")
+    demo = create_app(path, settings)
+    _log(status_line(path))
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, css=CSS,
+                theme=THEME, footer_links=["api"], show_error=True,
+                quiet=False)
+    return demo
