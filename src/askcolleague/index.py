@@ -182,6 +182,15 @@ def read_manifest(vdir: Path) -> dict:
     return m
 
 
+def live_version(path: Path) -> tuple[Path, dict]:
+    """The live version folder and its manifest; IndexNotFoundError says how to build one."""
+    vdir = current_version(path)
+    if vdir is None:
+        raise IndexNotFoundError(
+            f"{path}: no index here; build one with `askcolleague index build SOURCES --index {path}`")
+    return vdir, read_manifest(vdir)
+
+
 class Index:
     """A loaded index version: manifest, FAISS vectors, store, and the model that embedded it."""
 
@@ -205,11 +214,7 @@ class Index:
 
         settings = settings or Settings.load()
         path = Path(index_path)
-        vdir = current_version(path)
-        if vdir is None:
-            raise IndexNotFoundError(
-                f"{path}: no index here; build one with `askcolleague index build SOURCES --index {path}`")
-        m = read_manifest(vdir)
+        vdir, m = live_version(path)
         if embedder is not None:
             check_model(m, embedder, path)
         elif settings.model and Path(settings.model).expanduser().resolve().as_posix() != m["model"]["id"]:
@@ -703,11 +708,7 @@ def _doc_row(d: Doc) -> dict:
 def status(index_path: str | Path) -> dict:
     """The manifest of the live version plus its folder and size (no model loaded)."""
     path = Path(index_path)
-    vdir = current_version(path)
-    if vdir is None:
-        raise IndexNotFoundError(
-            f"{path}: no index here; build one with `askcolleague index build SOURCES --index {path}`")
-    m = read_manifest(vdir)
+    vdir, m = live_version(path)
     m = dict(m)
     m["index"] = str(path)
     m["version"] = vdir.name
