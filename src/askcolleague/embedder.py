@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -163,19 +164,70 @@ class FakeEmbedder(Embedder):
 _cache: dict[tuple, Embedder] = {}
 _cache_lock = threading.Lock()
 
+RUNTIMES = ("onnx", "onnx-int8", "onnx-int8-fast", "torch")
+INT8_FAST_SUFFIX = "+onnx-int8"  # model id of vectors made by the "onnx-int8-fast" runtime
 
-def get_embedder(model: str | None = None, batch_size: int = 64, threads: int = 0) -> Embedder:
-    """The embedder for a model setting (empty = bundled), loaded once per process."""
-    key = (model or "", batch_size)
+
+def _check_runtime(runtime: str) -> str:
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown embedding runtime {runtime!r}; set ASKCOLLEAGUE_RUNTIME to one of "
+                          f"{', '.join(RUNTIMES)}")
+    return runtime
+
+
+def get_embedder(model: str | None = None, batch_size: int = 32, threads: int = 0,
+                 runtime: str | None = None) -> Embedder:
+    """The embedder for a model setting (empty = bundled) and runtime, loaded once per process.
+
+    `runtime` defaults to the `runtime` setting. The ONNX runtimes fall back to torch (same vectors)
+    with a warning when onnxruntime is missing or the export fails; "onnx-int8-fast" cannot, since
+    its vectors are its own model.
+    """
+    if runtime is None:
+        from .settings import Settings
+
+        runtime = Settings.load().runtime
+    runtime = _check_runtime(runtime)
+    if model and model.startswith("fake:"):
+        runtime = "fake"
+    key = (model or "", batch_size, threads, runtime)
     with _cache_lock:
         if key not in _cache:
-            if model and model.startswith("fake:"):
+            if runtime == "fake":
                 _cache[key] = FakeEmbedder()
-            else:
+            elif runtime == "torch":
                 _cache[key] = SentenceTransformerEmbedder(model or None, batch_size=batch_size, threads=threads)
+            else:
+                from .onnx_embedder import OnnxEmbedder
+
+                quantize = {"onnx": False, "onnx-int8": "safe", "onnx-int8-fast": "fast"}[runtime]
+                try:
+                    _cache[key] = OnnxEmbedder(model or None, batch_size=batch_size, threads=threads,
+                                               quantize=quantize, fallback=(runtime != "onnx-int8-fast"))
+                except ConfigError as e:
+                    if runtime == "onnx-int8-fast" or "onnxruntime is not installed" not in str(e):
+                        raise
+                    warnings.warn(f"{e}; embedding with torch instead", RuntimeWarning, stacklevel=2)
+                    _cache[key] = SentenceTransformerEmbedder(model or None, batch_size=batch_size,
+                                                              threads=threads)
         return _cache[key]
 
 
 def model_setting_for(model_id: str) -> str:
     """The model setting that loads an index's recorded model id."""
+    if model_id.endswith(INT8_FAST_SUFFIX):
+        model_id = model_id[: -len(INT8_FAST_SUFFIX)]
     return "" if model_id == BUNDLED_MODEL_ID else model_id
+
+
+def runtime_for(model_id: str, runtime: str | None = None) -> str:
+    """The runtime that reproduces an index's vectors: its own for int8-fast ids, else `runtime`."""
+    if runtime is None:
+        from .settings import Settings
+
+        runtime = Settings.load().runtime
+    if model_id.endswith(INT8_FAST_SUFFIX):
+        return "onnx-int8-fast"
+    if model_id.startswith("fake:"):
+        return runtime
+    return "onnx" if runtime == "onnx-int8-fast" else _check_runtime(runtime)

@@ -1278,7 +1278,8 @@ def evaluate_beir(dataset_dir: str | Path, modes: Iterable[str] = MODES, embedde
     if embedder is None:
         from .embedder import get_embedder
 
-        embedder = get_embedder(settings.model or None, batch_size=settings.batch_size, threads=settings.threads)
+        embedder = get_embedder(settings.model or None, batch_size=settings.batch_size, threads=settings.threads,
+                                runtime=settings.runtime)
     tmp_ctx = tempfile.TemporaryDirectory(prefix="askcolleague-beir-") if work_dir is None else None
     work = Path(tmp_ctx.name if tmp_ctx else work_dir)
     try:

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import __version__
 from .chunker import ChunkerConfig, chunk_doc, embed_key
-from .embedder import Embedder, get_embedder, model_setting_for
+from .embedder import Embedder, get_embedder, model_setting_for, runtime_for
 from .errors import (
     ConfigError, IndexFormatError, IndexLockedError, IndexNotFoundError, LoadError, ModelMismatchError,
     NothingIndexedError,
@@ -237,7 +237,12 @@ class Index:
     def embedder(self) -> Embedder:
         """The index's own embedding model, loaded once per process."""
         if self._embedder is None:
-            self._embedder = get_embedder(model_setting_for(self.manifest["model"]["id"]))
+            mid = self.manifest["model"]["id"]
+            runtime = runtime_for(mid)
+            # questions are single short texts: one ONNX thread each, concurrency across requests
+            # (torch's thread count is process-wide, so the torch runtime keeps its default)
+            self._embedder = get_embedder(model_setting_for(mid), runtime=runtime,
+                                          threads=0 if runtime == "torch" else 1)
             check_model(self.manifest, self._embedder, self.path)
         return self._embedder
 
@@ -403,10 +408,12 @@ def build(
                 roots, ppl_files = read_sources_yaml(sy)
 
         if embedder is None:
-            model = settings.model
+            model, runtime = settings.model, settings.runtime
             if update and old_manifest and not model:
                 model = model_setting_for(old_manifest["model"]["id"])
-            embedder = get_embedder(model or None, batch_size=settings.batch_size, threads=settings.threads)
+                runtime = runtime_for(old_manifest["model"]["id"], runtime)
+            embedder = get_embedder(model or None, batch_size=settings.batch_size, threads=settings.threads,
+                                    runtime=runtime)
 
         # reuse is only possible from an index made by the same model
         old_store = old_fi = None

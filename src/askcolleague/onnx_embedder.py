@@ -5,7 +5,7 @@ The ONNX graph is exported locally from the model folder's own weights with ``to
 the model config and the export recipe::
 
     ~/.cache/askcolleague/onnx/<hash>/model.onnx        fp32, transformer + mean pooling
-    ~/.cache/askcolleague/onnx/<hash>/model.int8.onnx   optional int8 dynamic quantisation
+    ~/.cache/askcolleague/onnx/<hash>/model.int8-<recipe>.onnx   optional int8 dynamic quantisation
 
 Each file is written to a temporary name and renamed into place, so a crash or a concurrent process
 never leaves a half-written model. After the export torch is not needed: a process that finds the
@@ -19,8 +19,8 @@ graph) and L2-normalised, exactly as sentence-transformers' Pooling + Normalize 
 Agreement with the torch model is measured by ``bench/bench_onnx.py`` and checked by
 ``tests/test_onnx_embedder.py``: fp32 vectors are the same model (cosine > 0.9999), so an
 ``OnnxEmbedder`` keeps the torch embedder's ``model_id`` and can read and update indexes built
-with torch. The int8 variant keeps it too only while its agreement stays >= 0.99 (see
-``INT8_SHARES_MODEL_ID``); otherwise it records a distinct id and an index refuses to mix them.
+with torch. An int8 recipe keeps it only when its agreement is >= 0.99 ("safe"); the faster
+"fast" recipe (min cosine ~0.98) records ``<id>+onnx-int8`` and an index refuses to mix them.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import threading
 import uuid
 import warnings
@@ -41,10 +42,21 @@ from .errors import ConfigError
 EXPORT_RECIPE = "askcolleague-onnx-export-1 opset17 mean-pooling-in-graph"
 OPSET = 17
 INT8_SUFFIX = "+onnx-int8"
-# Measured (bench/bench_onnx.py, 400 real sentences from the demo corpus): int8 dynamic quantisation
-# agrees with the torch model at min cosine >= 0.99, so its vectors may share the model id.
-# Set to False (giving int8 indexes their own id) if a future recipe falls below that.
-INT8_SHARES_MODEL_ID = True
+# int8 recipes: the MatMuls each one leaves in fp32 (regexes on ONNX node names). Dynamic
+# quantisation quantises activations per tensor and per batch; the FFN layers ("intermediate/dense"
+# and the down-projection "layer.N/output/dense", which carries the activation outliers) lose the
+# most. Agreement with torch measured by bench/bench_onnx.py on 410 demo-corpus sentences/passages:
+#   "fast": FFN down-projections fp32, the rest int8 — min cosine 0.983, mean 0.996 (~2x fp32 speed)
+#   "safe": whole FFN fp32, attention int8        — min cosine 0.995, mean 0.9985 (~1.2x)
+INT8_RECIPES: dict[str, tuple[str, ...]] = {
+    "fast": (r"layer\.\d+/output/dense/MatMul$",),
+    "safe": (r"layer\.\d+/output/dense/MatMul$", r"intermediate/dense/MatMul$"),
+}
+# A recipe may keep the bundled model's id (its vectors can be mixed with torch ones in one index)
+# only when its measured minimum cosine against torch is >= 0.99; the others get `<id>+onnx-int8`,
+# so an index built with them refuses any other embedder (and vice versa).
+INT8_SHARES_MODEL_ID = {"fast": False, "safe": True}
+INT8_EXCLUDE = INT8_RECIPES["fast"]
 
 
 def default_cache_dir() -> Path:
@@ -73,6 +85,36 @@ def model_hash(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def cached_model_hash(folder: Path, cache_dir: Path) -> str:
+    """model_hash, remembered per (file, size, mtime) in ``<cache_dir>/hashes.json`` (hashing 90 MB takes ~0.5 s)."""
+    parts = []
+    for name in ("config.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"):
+        f = folder / name
+        st = f.stat() if f.is_file() else None
+        parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}" if st else f"{name}:-")
+    w = _weights_file(folder)
+    st = w.stat()
+    key = f"{folder.resolve()}|{w.name}:{st.st_size}:{st.st_mtime_ns}|{'|'.join(parts)}|{EXPORT_RECIPE}"
+    memo = cache_dir / "hashes.json"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known, dict) and isinstance(known.get(key), str):
+        return known[key]
+    h = model_hash(folder)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        known = known if isinstance(known, dict) else {}
+        known[key] = h
+        tmp = _atomic_target(memo)
+        tmp.write_text(json.dumps(known, indent=1))
+        os.replace(tmp, memo)
+    except OSError:
+        pass  # a read-only cache still works, just hashes every time
+    return h
+
+
 def _check_mean_pooling(folder: Path) -> None:
     """Only the Transformer → mean Pooling (→ Normalize) pipeline is reproduced in ONNX."""
     try:
@@ -95,7 +137,15 @@ def _atomic_target(path: Path) -> Path:
 
 
 def export_onnx(folder: Path, out: Path) -> Path:
-    """Export transformer + mean pooling of a local model folder to `out` (atomically). Needs torch."""
+    """Export transformer + mean pooling of a local model folder to `out` (atomically).
+
+    Needs torch, transformers and the `onnx` package (the exporter serialises through it).
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        raise ConfigError("exporting the model to ONNX needs the `onnx` package; `pip install onnx` "
+                          "(or use the torch embedder)")
     import torch
     from transformers import AutoModel
 
@@ -137,18 +187,34 @@ def export_onnx(folder: Path, out: Path) -> Path:
     return out
 
 
-def quantize_int8(src: Path, out: Path) -> Path:
-    """int8 dynamic quantisation (weights int8, activations quantised per batch) of `src` → `out`."""
+def int8_tag(exclude: tuple[str, ...]) -> str:
+    return hashlib.sha256(("int8-dynamic-per-channel-qint8|" + "|".join(exclude)).encode()).hexdigest()[:8]
+
+
+def quantize_int8(src: Path, out: Path, exclude: tuple[str, ...] = INT8_EXCLUDE) -> Path:
+    """int8 dynamic quantisation (weights int8 per channel, activations per batch) of `src` → `out`.
+
+    MatMuls whose node name matches a regex in `exclude` stay fp32. Needs the `onnx` package.
+    """
+    import logging
+
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    names = [n.name for n in onnx.load(str(src), load_external_data=False).graph.node if n.op_type == "MatMul"]
+    keep = [n for n in names if any(re.search(p, n) for p in exclude)]
     tmp = _atomic_target(out)
+    quiet = logging.getLogger()
+    level = quiet.level
     try:
+        quiet.setLevel(logging.ERROR)  # quantize_dynamic logs a "consider pre-processing" warning
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=["MatMul", "Gemm"])
+                             op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=keep)
         os.replace(tmp, out)
     finally:
+        quiet.setLevel(level)
         tmp.unlink(missing_ok=True)
     return out
 
@@ -157,7 +223,14 @@ class OnnxEmbedder(Embedder):
     """A local sentence-transformers model (default: the bundled all-MiniLM-L6-v2) run with onnxruntime."""
 
     def __init__(self, path: str | Path | None = None, batch_size: int = 64, threads: int = 0,
-                 quantize: bool = False, cache_dir: str | Path | None = None) -> None:
+                 quantize: bool | str = False, cache_dir: str | Path | None = None,
+                 int8_exclude: tuple[str, ...] | None = None, fallback: bool = False) -> None:
+        """`quantize`: False (fp32), True or "fast", or "safe" (see INT8_RECIPES).
+
+        `int8_exclude` (benchmarks only) overrides the recipe's fp32 MatMuls; such vectors always get
+        a distinct model id. `fallback`: when the export or the session fails, warn and embed with
+        the torch model instead (only for variants whose vectors share the torch model's id).
+        """
         super().__init__()
         try:
             import onnxruntime  # noqa: F401
@@ -175,9 +248,23 @@ class OnnxEmbedder(Embedder):
             base_id = BUNDLED_MODEL_ID
         _check_mean_pooling(folder)
         self.folder = folder
-        self.quantize = quantize
-        self.model_id = base_id if (not quantize or INT8_SHARES_MODEL_ID) else base_id + INT8_SUFFIX
-        self.variant = "onnx-int8" if quantize else "onnx-fp32"
+        recipe = None
+        if quantize:
+            recipe = "fast" if quantize is True else str(quantize)
+            if recipe not in INT8_RECIPES:
+                raise ConfigError(f"unknown int8 recipe {quantize!r}; use one of {', '.join(INT8_RECIPES)}")
+        self.quantize = bool(quantize)
+        self.recipe = recipe
+        if recipe is None:
+            self.int8_exclude: tuple[str, ...] = ()
+            self.model_id = base_id
+        elif int8_exclude is not None:
+            self.int8_exclude = tuple(int8_exclude)
+            self.model_id = f"{base_id}{INT8_SUFFIX}-custom-{int8_tag(self.int8_exclude)}"
+        else:
+            self.int8_exclude = INT8_RECIPES[recipe]
+            self.model_id = base_id if INT8_SHARES_MODEL_ID[recipe] else base_id + INT8_SUFFIX
+        self.variant = f"onnx-int8-{recipe}" if recipe else "onnx-fp32"
         self.batch_size = max(int(batch_size), 1)
         self.threads = threads
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -198,13 +285,15 @@ class OnnxEmbedder(Embedder):
         self._tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")  # to the batch's longest
         self._session = None
         self._lock = threading.Lock()
+        self.fallback = fallback and self.model_id == base_id
+        self._torch: Embedder | None = None
 
     # -- model files -----------------------------------------------------------------------
     def model_path(self) -> Path:
         """The cached .onnx file for this variant, exported (and quantised) on first use."""
-        d = self.cache_dir / model_hash(self.folder)
+        d = self.cache_dir / cached_model_hash(self.folder, self.cache_dir)
         fp32 = d / "model.onnx"
-        target = d / "model.int8.onnx" if self.quantize else fp32
+        target = d / f"model.int8-{int8_tag(self.int8_exclude)}.onnx" if self.quantize else fp32
         if target.is_file():
             return target
         d.mkdir(parents=True, exist_ok=True)
@@ -214,7 +303,7 @@ class OnnxEmbedder(Embedder):
                 if not fp32.is_file():
                     export_onnx(self.folder, fp32)
                 if self.quantize and not target.is_file():
-                    quantize_int8(fp32, target)
+                    quantize_int8(fp32, target, self.int8_exclude)
             finally:
                 fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
         return target
@@ -227,7 +316,7 @@ class OnnxEmbedder(Embedder):
                     import onnxruntime as ort
 
                     so = ort.SessionOptions()
-                    so.intra_op_num_threads = int(self.threads or 0)  # 0 = onnxruntime's default (all cores)
+                    so.intra_op_num_threads = int(self.threads or os.cpu_count() or 1)
                     so.inter_op_num_threads = 1
                     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -239,7 +328,19 @@ class OnnxEmbedder(Embedder):
 
     # -- Embedder --------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> np.ndarray:
-        sess = self.session
+        if self._torch is not None:
+            return self._torch._embed(texts)
+        try:
+            sess = self.session
+        except Exception as e:  # export or session failure: torch computes the same vectors
+            if not self.fallback:
+                raise
+            warnings.warn(f"ONNX runtime unavailable ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                          "embedding with torch instead (same vectors; set ASKCOLLEAGUE_RUNTIME=torch to "
+                          "silence this)", RuntimeWarning, stacklevel=2)
+            self._torch = SentenceTransformerEmbedder(self.folder if self.model_id != BUNDLED_MODEL_ID else None,
+                                                      batch_size=self.batch_size, threads=self.threads)
+            return self._torch._embed(texts)
         # length-sorted batches: padding per batch stays small
         lens = [len(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: lens[i])

@@ -54,6 +54,24 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
 
 
+_SEARCH_THREADS_SET = False
+
+
+def _one_search_thread() -> None:
+    """One question searches with one OpenMP thread; concurrency comes from concurrent questions.
+
+    On 2 cores with other work running, FAISS's OpenMP threads spin-wait for each other: a flat search
+    over 100k vectors measured 50 ms median (300 ms p95) with 2 threads and 7 ms with 1
+    (bench/bench_memory.py). Set once per process; builds only add vectors, which is unaffected.
+    """
+    global _SEARCH_THREADS_SET
+    if not _SEARCH_THREADS_SET:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+        _SEARCH_THREADS_SET = True
+
+
 class Retriever:
     """Searches one loaded Index. Thread-safe for reads."""
 
@@ -116,6 +134,7 @@ class Retriever:
     def dense(self, qvec: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         import faiss
 
+        _one_search_thread()
         if self.n == 0 or (allowed is not None and len(allowed) == 0):
             return []
         depth = min(depth, self.n if allowed is None else len(allowed))

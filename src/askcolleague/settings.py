@@ -28,8 +28,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chunk_tokens", 200, "Token budget of a chunk in the embedding model's tokenizer (context line included; model limit 256).", int),
     Setting("chunk_overlap", 32, "Tokens of overlap between consecutive chunks of one long section.", int),
     Setting("max_file_mb", 50.0, "Files larger than this many MB are skipped with a warning (a `.zip` export may expand to 10× this).", float),
-    Setting("batch_size", 64, "Embedding batch size.", int),
-    Setting("threads", 0, "Torch threads for embedding (0 = all cores).", int),
+    Setting("runtime", "onnx-int8", "Embedding runtime: `onnx-int8` (ONNX Runtime, attention int8 and FFN fp32: cosine >= 0.99 of the fp32 model, ~1.5x torch), `onnx` (fp32, the same vectors as torch), `onnx-int8-fast` (int8 except the FFN down-projections, ~2x; its indexes record their own model id) or `torch` (sentence-transformers).", str),
+    Setting("batch_size", 32, "Embedding batch size (texts are length-sorted first).", int),
+    Setting("threads", 0, "Threads for embedding (0 = all cores).", int),
     Setting("k", 8, "Passages retrieved for an answer.", int),
     Setting("mode", "hybrid", "Retrieval mode: hybrid, dense or bm25.", str),
     Setting("rrf_k", 60, "Reciprocal-rank-fusion constant (Cormack et al. 2009); not a top-k.", int),
@@ -43,6 +44,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("llm_timeout", 120.0, "Seconds to wait for the LLM server before falling back to the extractive answer.", float),
     Setting("llm_max_tokens", 512, "Most tokens the LLM may generate for one answer.", int),
     Setting("llm_context_tokens", 3000, "tiktoken (cl100k) budget for the passages given to the LLM.", int),
+    Setting("users_file", "", "Web login: users file (YAML or JSON) of usernames, scrypt password hashes and the person each answers as; empty = no login, every passage visible (see `askcolleague users add`)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

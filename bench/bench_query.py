@@ -1,0 +1,75 @@
+"""Query latency: retrieval alone and the full extractive ask (answer + people), p50/p95/p99.
+
+    python bench/bench_query.py [--index indexes/default] [--rounds 5] [--embedder torch|onnx|onnx-int8]
+
+Builds the demo index first if the folder has none. Model loading happens once, before timing.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # this work tree's package, whatever else is installed
+QUESTIONS = [
+    "How do I request a new laptop?", "What is the on-call rotation?", "How do we upgrade Kubernetes?",
+    "Who approves travel?", "What is the expense limit for meals?", "How do I get VPN access?",
+    "How are firmware updates rolled out?", "What is the data retention policy?",
+    "How do I report a security incident?", "Which database do we use for events?",
+    "and who owns that?", "What is the recipe for chocolate cake?",
+]
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--index", default=str(ROOT / "indexes" / "default"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--embedder", default="torch", choices=["torch", "onnx", "onnx-int8"],
+                    help="query-time embedder (ONNX variants need onnxruntime and the same model id as the index)")
+    args = ap.parse_args()
+    from askcolleague.answer import Assistant
+    from askcolleague.index import build, current_version
+
+    if current_version(Path(args.index)) is None:
+        print(f"building the demo index at {args.index} …", file=sys.stderr)
+        build([ROOT / "ingest" / "demo"], args.index)
+    t = time.perf_counter()
+    emb = None
+    if args.embedder != "torch":
+        from askcolleague.onnx_embedder import OnnxEmbedder
+
+        emb = OnnxEmbedder(quantize=args.embedder == "onnx-int8")
+    asst = Assistant.from_index(args.index, embedder=emb)
+    asst.warm_up()
+    print(f"load + warm-up: {time.perf_counter() - t:.2f} s")
+    n = asst.index.faiss.ntotal
+    retrieve, full = [], []
+    stages: dict[str, list[float]] = {}
+    for _ in range(args.rounds):
+        for q in QUESTIONS:
+            t = time.perf_counter()
+            qv = asst.embedder.embed_batch([q])[0]
+            asst.retriever.search(q, k=8, qvec=qv)
+            retrieve.append((time.perf_counter() - t) * 1e3)
+            t = time.perf_counter()
+            ans = asst.ask(q)
+            full.append((time.perf_counter() - t) * 1e3)
+            for k, v in ans.timings_ms.items():
+                stages.setdefault(k, []).append(v)
+    print(f"index: {args.index} ({n} chunks), {len(full)} questions, embedder {args.embedder}")
+    print(f"{'what':<28}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
+    for name, xs in [("retrieval (embed + search)", retrieve), ("full ask (answer + people)", full)] + \
+            [(f"  stage: {k}", v) for k, v in stages.items()]:
+        print(f"{name:<28}{pct(xs, 50):>10.1f}{pct(xs, 95):>10.1f}{pct(xs, 99):>10.1f}")
+
+
+if __name__ == "__main__":
+    main()
