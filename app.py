@@ -15,9 +15,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=7860, help="Port [default: 7860].")
     args = p.parse_args(argv)
 
+    from askcolleague.errors import AskColleagueError
     from askcolleague.web import serve
 
-    serve(args.index, host=args.host, port=args.port)
+    try:
+        serve(args.index, host=args.host, port=args.port)
+    except AskColleagueError as e:  # one line naming the problem and the fix
+        raise SystemExit(f"askcolleague: {e}") from None
 
 
 if __name__ == "__main__":

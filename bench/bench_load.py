@@ -94,7 +94,8 @@ def run_load(url: str, questions: list[str], clients: int = 20, total: int = 500
     wall = time.perf_counter() - t0
     return {"clients": clients, "total": total, "ok": len(lat), "failed": len(errors), "errors": errors[:20],
             "latency_ms": {"p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99),
-                           "mean": statistics.fmean(lat) if lat else float("nan"), "max": max(lat, default=float("nan"))},
+                           "mean": statistics.fmean(lat) if lat else float("nan"),
+                           "max": max(lat, default=float("nan"))},
             "server_ms": {"p50": pct(server, 50), "p95": pct(server, 95)},
             "wall_s": wall, "throughput_qps": len(lat) / wall if wall else 0.0}
 
@@ -158,7 +159,8 @@ def markdown(res: dict, cfg: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--index", type=Path, default=None, help="index to serve [default: build ingest/demo into a temp folder]")
+    ap.add_argument("--index", type=Path, default=None,
+                    help="index to serve [default: build ingest/demo into a temp folder]")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--questions", type=int, default=500)
     ap.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "bm25"])
@@ -201,13 +203,15 @@ def main() -> None:
         log.close()
         if server.returncode not in (0, -15, None):
             print((Path(tmp.name) / "server.log").read_text()[-3000:], file=sys.stderr)
+    runtime = getattr(Settings.load(), "runtime", "torch")
     manifest = json.loads((index / (index / "CURRENT").read_text().strip() / "manifest.json").read_text())
     cfg = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "command": sys.argv,
            "mode": args.mode, "concurrency": concurrency, "queue_max_size": QUEUE_MAX_SIZE, "machine": mach,
-           "model": manifest["model"]["id"], "runtime": getattr(Settings.load(), "runtime", "torch"),
+           "model": manifest["model"]["id"], "runtime": runtime,
            "chunks": manifest["counts"]["chunks"],
-           "index_desc": f"{'the demo corpus' if args.index is None else index} ({manifest['counts']['chunks']} chunks, "
-                         f"{manifest['model']['id'].split('/')[-1]}, {getattr(Settings.load(), 'runtime', 'torch')} runtime)"}
+           "index_desc": f"{'the demo corpus' if args.index is None else index} "
+                         f"({manifest['counts']['chunks']} chunks, {manifest['model']['id'].split('/')[-1]}, "
+                         f"{runtime} runtime)"}
     lat = res["latency_ms"]
     print(f"{'clients':>8}{'questions':>10}{'failed':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
           f"{'q/s':>7}{'server p50':>12}")

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .errors import ModelMismatchError
 from .index import Index
 from .models import Person
 from .retrieval import STOPWORDS, Filters, Hit, Retriever
@@ -232,7 +233,7 @@ class Assistant:
             abstain = not hits
         else:
             abstain = not hits or best < self.settings.abstain_threshold
-        abstain = abstain or bool(self.unknown_names(question))
+        abstain = abstain or bool(self.unknown_names(question, groups=groups))
         if abstain:
             answer = Answer(question, "", True, "extractive", None, [], [], [], {},
                             retrieval_mode=mode)
@@ -258,20 +259,26 @@ class Assistant:
             raise ConfigError(f"no person {person!r} in the index; see `askcolleague people list`")
         return sorted({g for pid in pids for g in (self._people[pid].groups if pid in self._people else [])})
 
-    def unknown_names(self, question: str) -> list[str]:
-        """Capitalised names in the question (not its first word) that appear nowhere in the index.
+    def unknown_names(self, question: str, groups: list[str] | None = None) -> list[str]:
+        """Capitalised names in the question (not its first word) that appear nowhere in the index
+        (with `groups`: nowhere the asker may see, so the answer never tells a hidden name exists).
 
         "What is the parental leave policy in Brazil?" cannot be answered from a knowledge base
         that never mentions Brazil, however close its parental leave passages are.
         """
         words = re.findall(r"(?<![\w'])([A-Z][\w-]{2,})", question)
         first = re.match(r"\W*(\w+)", question)
+        sql, extra = "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", []
+        if groups is not None:
+            sql = ("SELECT 1 FROM chunks_fts f JOIN chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ? AND "
+                   "(c.groups_json = '[]' OR EXISTS (SELECT 1 FROM json_each(c.groups_json) g WHERE g.value IN (%s))) "
+                   "LIMIT 1" % ",".join("?" * max(len(groups), 1)))
+            extra = list(groups) or [""]
         out = []
         for w in dict.fromkeys(words):
             if (first and w == first.group(1)) or w.lower() in STOPWORDS:
                 continue
-            hit = self.index.store.db.execute(
-                "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (f'"{w}"',)).fetchone()
+            hit = self.index.store.db.execute(sql, (f'"{w}"', *extra)).fetchone()
             if hit is None:
                 out.append(w)
         return out
@@ -474,6 +481,14 @@ class LiveAssistant:
             with self._lock:
                 if self._current is None or name != self._version:
                     embedder = self._current.index._embedder if self._current else None
-                    new = Assistant.from_index(self.path, self.settings, embedder=embedder)
+                    try:
+                        new = Assistant.from_index(self.path, self.settings, embedder=embedder)
+                    except ModelMismatchError:  # rebuilt with another model: load that one
+                        new = Assistant.from_index(self.path, self.settings)
                     self._current, self._version = new, new.index.vdir.name
         return self._current
+
+    @property
+    def version(self) -> str | None:
+        """The version folder name of the Assistant last returned by get()."""
+        return self._version

@@ -322,6 +322,97 @@ def feedback_export(index, as_json) -> None:
         _dump(rows)
     else:
         click.echo(render(rows) or "no feedback yet\n", nl=False)
+
+
+@cli.group(cls=_Group)
+def users() -> None:
+    """Web login accounts (the users file: usernames, scrypt password hashes, the person each answers as)."""
+
+
+def _users_file_option(f):
+    return click.option("--users-file", "users_file", type=click.Path(path_type=Path), default=None,
+                        help="Users file (YAML, or JSON for a .json name) [default: $ASKCOLLEAGUE_USERS_FILE].")(f)
+
+
+def _users_path(users_file: Path | None) -> Path:
+    path = users_file or _settings().users_file
+    if not path:
+        raise click.UsageError("give --users-file FILE or set ASKCOLLEAGUE_USERS_FILE")
+    return Path(path)
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--person", default=None,
+              help="The people-profile name or email whose groups this user sees "
+                   "[default: none: passages without groups only].")
+@_users_file_option
+@_index_option
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin (for scripts).")
+@click.option("--replace", is_flag=True, help="Change the password and person of an existing user.")
+def users_add(username, person, users_file, index, password_stdin, replace) -> None:
+    """Add USERNAME to the users file, asking for the password (hashed with scrypt; never stored)."""
+    from .users import add_user
+
+    path = _users_path(users_file)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    add_user(path, username, password, person=person, replace=replace)
+    click.echo(f"{'updated' if replace else 'added'} {username}"
+               + (f" (answers as {person})" if person else " (no person: sees only passages without groups)")
+               + f" in {path}")
+    if person:
+        _check_person(person, index)
+
+
+def _check_person(person: str, index: Path | None) -> None:
+    """Warn when the index does not know the person (the user would then see only public passages)."""
+    from .index import Index, current_version
+    from .retrieval import Retriever
+
+    settings = _settings()
+    path = _index_path(index, settings)
+    if current_version(path) is None:
+        return
+    try:
+        idx = Index.open(path, settings)
+    except AskColleagueError:
+        return
+    try:
+        if not Retriever(idx).person_ids(person):
+            click.echo(f"warning: no person {person!r} in {path}; until there is, this user sees only passages "
+                       "without groups (see `askcolleague people list`)", err=True)
+    finally:
+        idx.close()
+
+
+@users.command("list")
+@_users_file_option
+@_json_option
+def users_list(users_file, as_json) -> None:
+    """List the users of the users file and the person each answers as (no hashes)."""
+    from .users import load_users
+
+    rows = [{"username": u.username, "person": u.person} for u in load_users(_users_path(users_file)).values()]
+    if as_json:
+        _dump(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['username']}\t{r['person'] or '(no person: public passages only)'}")
+
+
+@users.command("remove")
+@click.argument("username")
+@_users_file_option
+def users_remove(username, users_file) -> None:
+    """Remove USERNAME from the users file; a running server refuses their next request."""
+    from .users import remove_user
+
+    path = _users_path(users_file)
+    remove_user(path, username)
+    click.echo(f"removed {username} from {path}")
 # --- end web ---
 
 

@@ -7,7 +7,8 @@
      ├── IndexFormatError             a damaged or foreign index folder
      │    └── ModelMismatchError      index built with another model/dimension: `--rebuild`
      ├── IndexLockedError             another build/update holds the index lock
-     └── NothingIndexedError          a build found nothing it could index
+     ├── NothingIndexedError          a build found nothing it could index
+     └── LoginError                   a web request from a user who is not (or no longer) in the users file
 """
 from __future__ import annotations
 
@@ -41,4 +42,8 @@ class IndexLockedError(AskColleagueError):
 
 
 class NothingIndexedError(AskColleagueError):
+    pass
+
+
+class LoginError(AskColleagueError):
     pass

@@ -1,6 +1,7 @@
-"""The web chat (Gradio): cited answers, a sources panel, who to ask, filters, feedback, and the `/ask` API."""
+"""The web chat (Gradio): cited answers, a sources panel, who to ask, filters, feedback, login, and the `/ask` API."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
 import queue
@@ -12,21 +13,28 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from .answer import Assistant
-from .errors import AskColleagueError
+from .answer import Assistant, LiveAssistant
+from .errors import AskColleagueError, ConfigError, LoginError
 from .feedback import FeedbackStore
-from .index import build, current_version, status
+from .index import build, current_version
 from .retrieval import STOPWORDS
 from .settings import Settings
+from .users import Users
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (src/askcolleague/web.py)
 
-# Queue: one answer at a time. Answering is CPU-bound (the embedding model already uses every core)
-# and the index's SQLite connection is shared, so the chat and the API share the concurrency group
-# "assistant" with limit 1; up to QUEUE_MAX_SIZE more requests wait in line (the page shows their
-# position), beyond that a request is refused at once. Feedback events are short writes (limit 4).
+# Queue: the chat and the API share the concurrency group "assistant". An extractive answer is
+# CPU-bound (the embedding model already uses every core), so CONCURRENCY answers run at a time: on
+# 2 cores, 2 or 3 at a time gave no more throughput than 1 (bench/bench_load.py, 20 clients) and
+# doubled each answer's own time. With an LLM configured an answer mostly waits for the LLM server,
+# so LLM_CONCURRENCY run at a time. Up to QUEUE_MAX_SIZE requests wait in line (the page shows their
+# position): room for 20 busy clients three times over, and at ~4 answers/s a full line drains in
+# ~15 s; beyond that a request is refused at once rather than waiting longer. Feedback events are
+# short writes (limit 4). Shared state is safe for concurrent reads: SQLite in serialized mode,
+# FAISS search, the embedders (ONNX sessions are thread-safe; torch inference is locked).
 CONCURRENCY = 1
-QUEUE_MAX_SIZE = 32
+LLM_CONCURRENCY = 4
+QUEUE_MAX_SIZE = 64
 
 # ------------------------------------------------------------------------------------------
 # follow-up questions
@@ -233,8 +241,8 @@ def people_html(turn: int | None, ans: dict | None) -> str:
     return head + "".join(cards)
 
 
-def status_line(path: Path) -> str:
-    m = status(path)
+def status_line(m: dict) -> str:
+    """One line about an index version, from its manifest: counts, model, build time."""
     c = m.get("counts", {})
     model = m.get("model", {}).get("id", "?").split("/")[-1]
     built = (m.get("built_at") or "?").replace("T", " ")[:16]
@@ -242,22 +250,52 @@ def status_line(path: Path) -> str:
             f"model {model} · index built {built} UTC")
 
 
-# ------------------------------------------------------------------------------------------
-# the assistant, once per process
+def header_html(m: dict) -> str:
+    """The page header, with the status line of the index version that answered last."""
+    return ('<div class="ac-head"><h1>askcolleague</h1><span>Answers from company knowledge, with their '
+            'sources and who to ask.</span></div><div class="ac-status">' + esc(status_line(m)) + "</div>")
 
-_ASSISTANTS: dict[tuple, Assistant] = {}
+
+# ------------------------------------------------------------------------------------------
+# the assistant, once per process; who may see what
+
+_LIVE: dict[tuple, LiveAssistant] = {}
 _LOCK = threading.Lock()
 
 
-def get_assistant(index_path: Path, settings: Settings) -> Assistant:
-    """The process's Assistant for an index (and settings): loaded and warmed up on first use."""
+def get_live(index_path: Path, settings: Settings) -> LiveAssistant:
+    """The process's LiveAssistant for an index (and settings): it follows the index's live version
+    across rebuilds; the first version is loaded and warmed up here, on first use."""
     key = (str(Path(index_path).resolve()), tuple(sorted(settings.values.items())))
     with _LOCK:
-        if key not in _ASSISTANTS:
-            asst = Assistant.from_index(index_path, settings)
-            asst.ask("warm up", k=2, llm=False)  # loads the model; never calls an LLM
-            _ASSISTANTS[key] = asst
-        return _ASSISTANTS[key]
+        if key not in _LIVE:
+            live = LiveAssistant(index_path, settings)
+            live.get().ask("warm up", k=2, llm=False)  # loads the model; never calls an LLM
+            _LIVE[key] = live
+        return _LIVE[key]
+
+
+def get_assistant(index_path: Path, settings: Settings) -> Assistant:
+    """The Assistant of the index's live version (see get_live)."""
+    return get_live(index_path, settings).get()
+
+
+def visible_groups(asst: Assistant, person: str | None) -> list[str]:
+    """The groups whose passages a logged-in user may see: their person's groups. A user without a
+    person, or with one the index does not know, gets [] (passages without groups only), never everything."""
+    if not person:
+        return []
+    try:
+        return asst.groups_for(person)
+    except ConfigError:
+        return []
+
+
+def _auth(users: Users):
+    """Gradio's `auth` check; scrypt runs in a worker thread so a login never stalls the server."""
+    async def check(username: str, password: str) -> bool:
+        return await asyncio.to_thread(users.check, username, password)
+    return check
 
 
 def _date(value: str | None, name: str) -> str | None:
@@ -401,54 +439,85 @@ THEME = gr.themes.Default(primary_hue="indigo", font=[
 SOURCE_TYPES = ["document", "post", "comment", "message", "profile"]
 
 
-def create_app(index_path: str | Path, settings: Settings | None = None) -> gr.Blocks:
-    """The chat page and the `/ask`, `/people` API for one index (the Assistant is loaded and warmed here)."""
+def _choices(asst: Assistant) -> tuple[list[str], list[str]]:
+    """(source types present, people names) of an index version, for the filters."""
+    present = {r[0] for r in asst.index.store.db.execute("SELECT DISTINCT source_type FROM chunks")}
+    types = [t for t in SOURCE_TYPES if t in present] + sorted(t for t in present - set(SOURCE_TYPES) if t)
+    return types, sorted({p.name for p in asst.index.store.people()}, key=str.lower)
+
+
+def create_app(index_path: str | Path, settings: Settings | None = None, users: Users | None = None) -> gr.Blocks:
+    """The chat page and the `/ask`, `/people` API for one index.
+
+    Every request is answered by the index's live version (a rebuild is picked up by the next
+    request; see LiveAssistant). With `users` (default: the users_file setting) every request
+    answers as its logged-in user: only passages without groups or in their person's groups; a
+    request without a known user is refused. Launch with `auth=` (serve() does).
+    """
     settings = settings or Settings.load()
     path = Path(index_path)
-    asst = get_assistant(path, settings)
-    store = asst.index.store
-    people_names = sorted({p.name for p in store.people()}, key=str.lower)
-    present = {r[0] for r in store.db.execute("SELECT DISTINCT source_type FROM chunks")}
-    types = [t for t in SOURCE_TYPES if t in present] + sorted(t for t in present - set(SOURCE_TYPES) if t)
+    if users is None and settings.users_file:
+        users = Users(settings.users_file)
+    live = get_live(path, settings)
+    first = live.get()
+    types, people_names = _choices(first)
     feedback = FeedbackStore.for_index(path)
-    version = asst.index.vdir.name
 
-    def respond(message, chat, turns, source_type, person, since, until):
+    def session(request: gr.Request | None) -> tuple[Assistant, dict]:
+        """The Assistant of the live version, and the access filter for the request's user."""
+        asst = live.get()
+        if users is None:
+            return asst, {}
+        user = users.get(getattr(request, "username", None))
+        if user is None:
+            raise LoginError("you are not logged in as a user of this app (any more); reload the page and log in")
+        return asst, {"groups": visible_groups(asst, user.person)}
+
+    def on_load():
+        """The header and filters of the live version, when a page opens."""
+        asst = live.get()
+        t, names = _choices(asst)
+        return (header_html(asst.index.manifest), gr.update(choices=t),
+                gr.update(choices=[("anyone", "")] + [(n, n) for n in names]))
+
+    def respond(message, chat, turns, source_type, person, since, until, request: gr.Request):
         question = " ".join((message or "").split())
         chat, turns = list(chat or []), list(turns or [])
         if not question:
-            yield gr.update(), chat, turns, gr.update(), gr.update()
+            yield gr.update(), chat, turns, gr.update(), gr.update(), gr.update()
             return
         query = rewrite_query(question, [t["query"] for t in turns])
         chat += [{"role": "user", "content": md(question)}, {"role": "assistant", "content": "*Searching…*"}]
-        yield "", chat, turns, gr.update(), gr.update()
+        yield "", chat, turns, gr.update(), gr.update(), gr.update()
         try:
-            kw = _filters(source_type, person, since, until)
+            asst, access = session(request)
+            kw = {**_filters(source_type, person, since, until), **access}
             for partial, ans in _stream(asst, query, kw):
                 if ans is None:
                     chat[-1] = {"role": "assistant", "content": md(partial) + " ▍"}
-                    yield "", chat, turns, gr.update(), gr.update()
+                    yield "", chat, turns, gr.update(), gr.update(), gr.update()
         except (AskColleagueError, ValueError) as e:
             chat[-1] = {"role": "assistant", "content": f"⚠ {md(e)}"}
             turns.append({"question": question, "query": query, "answer": None})  # turn i = chat pair i
-            yield "", chat, turns, gr.update(), gr.update()
+            yield "", chat, turns, gr.update(), gr.update(), gr.update()
             return
         a = ans.to_dict()
         a["question"] = question
         t = len(turns)
-        turns.append({"question": question, "query": query, "answer": a})
+        turns.append({"question": question, "query": query, "answer": a, "index_version": asst.index.vdir.name})
         body = answer_markdown(a, t)
         if query != question:
             body += f'\n\n<span class="ac-rewrite">Searched for: {md(query)}</span>'
         chat[-1] = {"role": "assistant", "content": body}
-        yield "", chat, turns, sources_html(turns), people_html(t, a)
+        yield "", chat, turns, sources_html(turns), people_html(t, a), header_html(asst.index.manifest)
 
     def _record(kind, turn, turns, comment, chunk_id=None) -> bool:
         a = turns[turn]["answer"] if turn is not None and 0 <= turn < len(turns or []) else None
         if not a:
             return False
         feedback.add(kind, turns[turn]["question"], a["answer"], [c["chunk_id"] for c in a["citations"]],
-                     chunk_id=chunk_id, comment=comment, query=turns[turn]["query"], index_version=version)
+                     chunk_id=chunk_id, comment=comment, query=turns[turn]["query"],
+                     index_version=turns[turn].get("index_version"))
         return True
 
     def on_like(turns, comment, data: gr.LikeData):
@@ -469,30 +538,34 @@ def create_app(index_path: str | Path, settings: Settings | None = None) -> gr.B
         return gr.update()
 
     def api_ask(question: str, k: int | None = None, mode: str | None = None, source_type: list[str] | None = None,
-                person: str | None = None, since: str | None = None, until: str | None = None) -> dict:
-        """Answer a question: the JSON contract of Answer.to_dict() (citations, people, ...)."""
+                person: str | None = None, since: str | None = None, until: str | None = None,
+                request: gr.Request = None) -> dict:
+        """Answer a question: the JSON contract of Answer.to_dict() (citations, people, ...), plus the
+        index_version that answered."""
         if not (question or "").strip():
             raise gr.Error("question is empty")
         if mode and mode not in ("hybrid", "dense", "bm25"):
             raise gr.Error("mode must be hybrid, dense or bm25")
         try:
-            return asst.ask(question, k=int(k) if k else None, mode=mode or None,
-                            **_filters(source_type, person, since, until)).to_dict()
+            asst, access = session(request)
+            out = asst.ask(question, k=int(k) if k else None, mode=mode or None,
+                           **_filters(source_type, person, since, until), **access).to_dict()
         except (AskColleagueError, ValueError) as e:
             raise gr.Error(str(e)) from None
+        out["index_version"] = asst.index.vdir.name
+        return out
 
-    def api_people(topic: str) -> list[dict]:
+    def api_people(topic: str, request: gr.Request = None) -> list[dict]:
         """Who knows about a topic: people with the passages they wrote as evidence."""
         try:
-            return [p.to_dict() for p in asst.find_people(topic)]
+            asst, access = session(request)
+            return [p.to_dict() for p in asst.find_people(topic, **access)]
         except AskColleagueError as e:
             raise gr.Error(str(e)) from None
 
     with gr.Blocks(title="askcolleague", analytics_enabled=False) as demo:
         turns = gr.State([])
-        gr.HTML('<div class="ac-head"><h1>askcolleague</h1><span>Answers from company knowledge, with their '
-                'sources and who to ask.</span></div><div class="ac-status">' + esc(status_line(path)) + "</div>",
-                elem_id="ac-header", js_on_load=None)
+        header = gr.HTML(header_html(first.index.manifest), elem_id="ac-header", js_on_load=None)
         with gr.Row(elem_id="ac-main", equal_height=False):
             with gr.Column(scale=3, min_width=300):
                 chat = gr.Chatbot(elem_id="ac-chat", height=520, show_label=False, render_markdown=True,
@@ -521,7 +594,7 @@ def create_app(index_path: str | Path, settings: Settings | None = None) -> gr.B
                 sources = gr.HTML(sources_html([]), elem_id="ac-sources", js_on_load=JS_SOURCES)
 
         ins = [box, chat, turns, f_types, f_person, f_since, f_until]
-        outs = [box, chat, turns, sources, who]
+        outs = [box, chat, turns, sources, who, header]
         for ev in (box.submit, send.click):
             ev(respond, ins, outs, api_visibility="private", concurrency_id="assistant", show_progress="minimal")
         chat.like(on_like, [turns, comment], [comment], api_visibility="private", concurrency_limit=4)
@@ -530,7 +603,10 @@ def create_app(index_path: str | Path, settings: Settings | None = None) -> gr.B
                    api_visibility="private", queue=False)
         gr.api(api_ask, api_name="ask", concurrency_id="assistant")
         gr.api(api_people, api_name="people", concurrency_id="assistant")
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+        demo.load(on_load, None, [header, f_types, f_person], api_visibility="private", concurrency_limit=None,
+                  show_progress="hidden")
+    demo.queue(default_concurrency_limit=LLM_CONCURRENCY if settings.llm_base_url else CONCURRENCY,
+               max_size=QUEUE_MAX_SIZE)
     return demo
 
 
@@ -562,14 +638,26 @@ def ensure_index(index_path: Path, settings: Settings) -> None:
 
 def serve(index_path: str | Path | None = None, host: str = "127.0.0.1", port: int = 7860,
           settings: Settings | None = None, block: bool = True) -> gr.Blocks:
-    """Build the index if missing, load and warm the Assistant, and serve the page on host:port."""
+    """Build the index if missing, load and warm the Assistant, and serve the page on host:port.
+
+    With the users_file setting, the page and the API ask for a login (see create_app).
+    """
     settings = settings or Settings.load()
     path = Path(index_path or settings.index)
+    users = Users(settings.users_file) if settings.users_file else None  # a bad file fails before any work
     ensure_index(path, settings)
     _log(f"loading {path} and warming up the model…")
-    demo = create_app(path, settings)
-    _log(status_line(path))
+    demo = create_app(path, settings, users=users)
+    asst = get_assistant(path, settings)
+    _log(status_line(asst.index.manifest))
+    if users is not None:
+        _log(f"login on: {len(users)} user(s) from {settings.users_file}")
+        for u in users:
+            if u.person and not asst.retriever.person_ids(u.person):
+                _log(f"warning: user {u.username}: no person {u.person!r} in the index; they see only passages "
+                     "without groups")
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, css=CSS,
-                theme=THEME, footer_links=["api"], show_error=True,
-                quiet=False)
+                theme=THEME, footer_links=["api"], show_error=True, quiet=False,
+                auth=_auth(users) if users is not None else None,
+                auth_message="Log in with your askcolleague account." if users is not None else None)
     return demo

@@ -1,0 +1,221 @@
+"""Web login accounts: a users file of scrypt password hashes, each user answering as a person of the index."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+# scrypt cost: N=2^15, r=8, p=1 takes ~0.1 s and 32 MiB per check on one core of a small server.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+_MAXMEM = 256 * 2**20
+_HASH = re.compile(r"scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)")
+_FIELDS = ("username", "password_hash", "person")
+_USERNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def hash_password(password: str, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    """A self-describing scrypt hash: ``scrypt$N$r$p$<salt base64>$<hash base64>`` (16-byte salt, 32-byte hash)."""
+    if not password:
+        raise ConfigError("the password is empty; choose one")
+    salt = secrets.token_bytes(16)
+    dk = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=_MAXMEM, dklen=32)
+    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(dk)}"
+
+
+def _parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes] | None:
+    m = _HASH.fullmatch(encoded or "")
+    if not m:
+        return None
+    n, r, p = (int(x) for x in m.group(1, 2, 3))
+    if n < 2 or n & (n - 1) or not (1 <= r <= 64 and 1 <= p <= 16) or 128 * r * n > _MAXMEM:
+        return None
+    try:
+        salt, dk = base64.b64decode(m.group(4), validate=True), base64.b64decode(m.group(5), validate=True)
+    except ValueError:
+        return None
+    return (n, r, p, salt, dk) if salt and len(dk) >= 16 else None
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    """True when `password` matches a hash made by hash_password (constant-time comparison); False otherwise."""
+    parsed = _parse_hash(encoded)
+    if parsed is None or password is None:
+        return False
+    n, r, p, salt, dk = parsed
+    got = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=_MAXMEM, dklen=len(dk))
+    return hmac.compare_digest(got, dk)
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    password_hash: str
+    person: str | None = None  # the people-profile name or email whose groups apply; None = public passages only
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _fix(path: Path) -> str:
+    return f"fix it or recreate it with `askcolleague users add USERNAME --users-file {path}`"
+
+
+def load_users(path: str | Path, _editing: str | None = None) -> dict[str, User]:
+    """The users of a users file (YAML or JSON: a list of {username, password_hash, person}), by username.
+
+    Raises ConfigError naming the file and the fix when it is missing, unreadable or malformed.
+    (`_editing`: for add_user, which may start from an empty file and replaces that user's hash.)
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"users file {path} does not exist; create it with `askcolleague users add USERNAME "
+                          f"--users-file {path}` or unset ASKCOLLEAGUE_USERS_FILE") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"users file {path} cannot be read ({e}); check its permissions") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"users file {path} is not valid YAML or JSON{line}; {_fix(path)}") from None
+    if isinstance(raw, dict) and set(raw) == {"users"}:
+        raw = raw["users"]
+    if _editing is not None and raw in (None, []):
+        return {}
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"users file {path} must be a non-empty list of {{username, password_hash, person}} "
+                          f"entries; {_fix(path)}")
+    users: dict[str, User] = {}
+    for i, entry in enumerate(raw, 1):
+        where = f"users file {path}, entry {i}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} is not a mapping of username, password_hash, person; {_fix(path)}")
+        unknown = sorted(set(map(str, entry)) - set(_FIELDS))
+        if unknown:
+            raise ConfigError(f"{where} has unknown key {unknown[0]!r} (allowed: {', '.join(_FIELDS)}); {_fix(path)}")
+        name = entry.get("username")
+        if not isinstance(name, str) or not _USERNAME.fullmatch(name):
+            raise ConfigError(f"{where}: username must be 1-64 characters without spaces; {_fix(path)}")
+        where = f"users file {path}, user {name!r}"
+        if name in users:
+            raise ConfigError(f"{where} appears twice; remove one entry")
+        if _parse_hash(entry.get("password_hash")) is None and name != _editing:
+            raise ConfigError(f"{where}: password_hash is not a scrypt$N$r$p$salt$hash string; "
+                              f"set it with `askcolleague users add {name} --replace --users-file {path}`")
+        person = entry.get("person")
+        if person is not None and (not isinstance(person, str) or not person.strip()):
+            raise ConfigError(f"{where}: person must be a name or email from the people profiles, or left out")
+        users[name] = User(name, str(entry.get("password_hash") or ""), person.strip() if person else None)
+    return users
+
+
+def save_users(path: str | Path, users: list[User]) -> None:
+    """Write a users file atomically, readable by its owner only (JSON for a `.json` name, else YAML)."""
+    path = Path(path)
+    rows = [u.to_dict() for u in users]
+    text = (json.dumps(rows, indent=2, ensure_ascii=False) + "\n" if path.suffix.lower() == ".json"
+            else yaml.safe_dump(rows, sort_keys=False, allow_unicode=True))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def add_user(path: str | Path, username: str, password: str, person: str | None = None,
+             replace: bool = False) -> User:
+    """Add a user to a users file (created if missing); `replace` changes an existing user. Returns the user."""
+    path = Path(path)
+    if not _USERNAME.fullmatch(username or ""):
+        raise ConfigError(f"username {username!r} must be 1-64 characters without spaces")
+    users = load_users(path, _editing=username) if path.exists() else {}
+    if username in users and not replace:
+        raise ConfigError(f"user {username!r} already exists in {path}; pass --replace to change their password "
+                          "and person")
+    user = User(username, hash_password(password), (person or "").strip() or None)
+    users[username] = user
+    save_users(path, list(users.values()))
+    return user
+
+
+def remove_user(path: str | Path, username: str) -> None:
+    """Remove a user from a users file (their next request is refused, even in an open session)."""
+    users = load_users(path)
+    if username not in users:
+        raise ConfigError(f"no user {username!r} in {path}; see `askcolleague users list`")
+    del users[username]
+    if not users:
+        raise ConfigError(f"{username!r} is the last user of {path}; delete the file or unset "
+                          "ASKCOLLEAGUE_USERS_FILE to turn login off")
+    save_users(path, list(users.values()))
+
+
+class Users:
+    """The users file as a login check for the web app; re-read when the file changes (no restart needed).
+
+    A file that becomes malformed while serving keeps the last good version in use (and `error` says why).
+    """
+
+    _DUMMY = None  # a hash to check unknown usernames against, so they take as long as known ones
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._users = load_users(self.path)
+        self._stamp = self._stat()
+        self.error: str | None = None
+        if Users._DUMMY is None:
+            Users._DUMMY = hash_password(secrets.token_hex(8))
+
+    def _stat(self) -> tuple | None:
+        try:
+            st = self.path.stat()
+            return st.st_mtime_ns, st.st_size, st.st_ino
+        except OSError:
+            return None
+
+    def _fresh(self) -> dict[str, User]:
+        stamp = self._stat()
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    try:
+                        self._users, self.error = load_users(self.path), None
+                    except ConfigError as e:
+                        self.error = str(e)
+                    self._stamp = stamp
+        return self._users
+
+    def get(self, username: str | None) -> User | None:
+        """The user (as the file says now), or None."""
+        return self._fresh().get(username or "")
+
+    def check(self, username: str, password: str) -> bool:
+        """Gradio's `auth` callable: does this username/password pair log in?"""
+        user = self.get(username)
+        ok = verify_password(password, user.password_hash if user else Users._DUMMY)
+        return ok and user is not None
+
+    def __len__(self) -> int:
+        return len(self._fresh())
+
+    def __iter__(self):
+        return iter(list(self._fresh().values()))
