@@ -321,6 +321,9 @@ class OnnxEmbedder(Embedder):
                     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
                     so.log_severity_level = 3
+                    # no busy-waiting between runs: on 2 shared cores spinning threads steal the CPU
+                    # from the other requests and from FAISS/SQLite
+                    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
                     self._session = ort.InferenceSession(str(self.model_path()), so,
                                                          providers=["CPUExecutionProvider"])
                     self._inputs = {i.name for i in self._session.get_inputs()}
