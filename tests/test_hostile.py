@@ -82,3 +82,31 @@ def test_unreadable_file(tmp_path):
     os.chmod(root / "secret.md", 0)
     rep, skipped, _ = _build(root, tmp_path)
     assert "permission" in skipped["secret.md"].lower() and rep.sources_indexed == 1
+
+
+def test_file_changing_while_read(tmp_path, monkeypatch):
+    """A file rewritten during its read: indexed as read, a warning, and the next update reads it again."""
+    import askcolleague.index as index_mod
+
+    root = tmp_path / "kb"
+    root.mkdir()
+    _ok(root)
+    doc = root / "moving.md"
+    doc.write_text("# Moving\n\nThe office moves on Monday.\n")
+    real = index_mod.load_source
+
+    def racing(spec, max_bytes):
+        docs = real(spec, max_bytes)
+        if spec.path.name == "moving.md":
+            doc.write_text("# Moving\n\nThe office moves on Friday instead.\n")  # written right after the read
+        return docs
+
+    monkeypatch.setattr(index_mod, "load_source", racing)
+    rep, skipped, warnings = _build(root, tmp_path)
+    assert not skipped and rep.sources_indexed == 2
+    assert any("moving.md: changed while being read" in w for w in warnings), warnings
+    monkeypatch.setattr(index_mod, "load_source", real)
+    upd = build([root], tmp_path / "idx", embedder=FakeEmbedder(), warn=lambda m: None, update=True)
+    assert upd.changed and upd.sources_reused == 1  # ok.jsonl reused, moving.md read again
+    texts = [r["text"] for r in Index.open(tmp_path / "idx", embedder=FakeEmbedder()).store.chunk_rows()]
+    assert any("Friday" in t for t in texts) and not any("Monday" in t for t in texts)

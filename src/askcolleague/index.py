@@ -484,6 +484,13 @@ def build(
                 else:
                     src_chunks = [c for d in docs for c in chunk_doc(d, embedder, chunker_cfg)]
                     src_docs = [_doc_row(d) for d in docs]
+                    try:
+                        changed = source_hash(spec)[0] != h
+                    except OSError:
+                        changed = True
+                    if changed:  # keep the hash from before the read: the next update reads it again
+                        warn(f"{spec.path}: changed while being read; indexed what was read, "
+                             "run `askcolleague index update` again to pick up the new version")
             report.sources_indexed += 1
             docs_rows.extend(src_docs)
             chunks.extend(src_chunks)
