@@ -71,6 +71,25 @@ def login_app(tmp_path_factory, real_embedder):
     demo.close()
 
 
+def url_index(app) -> str:
+    return str(Path(app[1]).parent / "idx")
+
+
+def test_counts_and_filters_cover_only_what_a_user_may_see(login_app):
+    """The status line's counts and the filter choices never count or name hidden passages."""
+    from askcolleague.answer import Assistant
+    from askcolleague.web import _choices, visible_counts
+
+    asst = Assistant.from_index(Path(url_index(login_app)))
+    everyone, member = visible_counts(asst, []), visible_counts(asst, ["secret"])
+    total = asst.index.manifest["counts"]
+    assert member["documents"] == total["documents"] and member["chunks"] == total["chunks"]
+    # hidden: the board notes, and Dana's profile (a profile carries its person's groups)
+    assert everyone["documents"] == member["documents"] - 2 and everyone["chunks"] < member["chunks"]
+    assert everyone["people"] == 1 and member["people"] == 2
+    assert _choices(asst, [])[1] == ["Paul Public"] and _choices(asst, ["secret"])[1] == ["Dana Lee", "Paul Public"]
+
+
 def _client(url: str, user: str):
     from gradio_client import Client
 
@@ -170,7 +189,15 @@ def test_login_form_then_an_answer(login_app, browser):
     page.get_by_label("username").fill("dana")
     page.get_by_role("button", name="Login").click()
     page.wait_for_selector("#ac-question textarea", timeout=60_000)
+    page.wait_for_function("document.querySelector('#ac-header').innerText.includes('documents')")
+    header = page.inner_text("#ac-header")
     _ask(page, SECRET_Q, 1)
     assert "42 million" in page.locator("#ac-chat .bot").last.inner_text()
+    from askcolleague.answer import Assistant
+    from askcolleague.web import visible_counts
+
+    asst = Assistant.from_index(Path(url_index(login_app)))
+    mine = visible_counts(asst, ["secret"])
+    assert f"{mine['documents']} documents · {mine['chunks']} passages" in header, header
     assert "Board notes" in page.inner_text("#ac-sources") and "Dana Lee" in page.inner_text("#ac-who")
     page.close()

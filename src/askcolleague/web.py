@@ -241,19 +241,19 @@ def people_html(turn: int | None, ans: dict | None) -> str:
     return head + "".join(cards)
 
 
-def status_line(m: dict) -> str:
-    """One line about an index version, from its manifest: counts, model, build time."""
-    c = m.get("counts", {})
+def status_line(m: dict, counts: dict | None = None) -> str:
+    """One line about an index version, from its manifest: counts (or the given ones), model, build time."""
+    c = counts if counts is not None else m.get("counts", {})
     model = m.get("model", {}).get("id", "?").split("/")[-1]
     built = (m.get("built_at") or "?").replace("T", " ")[:16]
     return (f"{c.get('documents', 0)} documents · {c.get('chunks', 0)} passages · {c.get('people', 0)} people · "
             f"model {model} · index built {built} UTC")
 
 
-def header_html(m: dict) -> str:
+def header_html(m: dict, counts: dict | None = None) -> str:
     """The page header, with the status line of the index version that answered last."""
     return ('<div class="ac-head"><h1>askcolleague</h1><span>Answers from company knowledge, with their '
-            'sources and who to ask.</span></div><div class="ac-status">' + esc(status_line(m)) + "</div>")
+            'sources and who to ask.</span></div><div class="ac-status">' + esc(status_line(m, counts)) + "</div>")
 
 
 # ------------------------------------------------------------------------------------------
@@ -439,11 +439,37 @@ THEME = gr.themes.Default(primary_hue="indigo", font=[
 SOURCE_TYPES = ["document", "post", "comment", "message", "profile"]
 
 
-def _choices(asst: Assistant) -> tuple[list[str], list[str]]:
-    """(source types present, people names) of an index version, for the filters."""
-    present = {r[0] for r in asst.index.store.db.execute("SELECT DISTINCT source_type FROM chunks")}
+_VISIBLE = ("(c.groups_json IS NULL OR c.groups_json = '[]' OR EXISTS (SELECT 1 FROM json_each(c.groups_json) g "
+            "WHERE g.value IN (%s)))")
+
+
+def _choices(asst: Assistant, groups: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(source types present, people names) of an index version, for the filters.
+
+    With `groups` (login on): only what the user may see — source types of visible passages, and
+    people with a visible profile or passage (a profile carries its person's groups).
+    """
+    db = asst.index.store.db
+    if groups is None:
+        present = {r[0] for r in db.execute("SELECT DISTINCT source_type FROM chunks")}
+        names = {p.name for p in asst.index.store.people()}
+    else:
+        vis, args = _VISIBLE % ",".join("?" * max(len(groups), 1)), list(groups) or [""]
+        present = {r[0] for r in db.execute(f"SELECT DISTINCT source_type FROM chunks c WHERE {vis}", args)}
+        names = {r[0] for r in db.execute(
+            "SELECT name FROM people p WHERE EXISTS (SELECT 1 FROM chunk_people cp "
+            f"JOIN chunks c ON c.id = cp.chunk WHERE cp.person_id = p.person_id AND {vis})", args)}
     types = [t for t in SOURCE_TYPES if t in present] + sorted(t for t in present - set(SOURCE_TYPES) if t)
-    return types, sorted({p.name for p in asst.index.store.people()}, key=str.lower)
+    return types, sorted(names, key=str.lower)
+
+
+def visible_counts(asst: Assistant, groups: list[str]) -> dict:
+    """The status line's counts of what a logged-in user may see (documents, passages, people)."""
+    db = asst.index.store.db
+    vis, args = _VISIBLE % ",".join("?" * max(len(groups), 1)), list(groups) or [""]
+    chunks, docs = db.execute(f"SELECT count(*), count(DISTINCT c.doc_id) FROM chunks c WHERE {vis}", args).fetchone()
+    people = len(_choices(asst, groups)[1])
+    return {"documents": docs, "chunks": chunks, "people": people}
 
 
 def create_app(index_path: str | Path, settings: Settings | None = None, users: Users | None = None) -> gr.Blocks:
@@ -460,7 +486,8 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
         users = Users(settings.users_file)
     live = get_live(path, settings)
     first = live.get()
-    types, people_names = _choices(first)
+    # with login, the page as first sent shows only what every user may see; on_load fills in the rest
+    types, people_names = _choices(first, [] if users is not None else None)
     feedback = FeedbackStore.for_index(path)
 
     def session(request: gr.Request | None) -> tuple[Assistant, dict]:
@@ -473,12 +500,21 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
             raise LoginError("you are not logged in as a user of this app (any more); reload the page and log in")
         return asst, {"groups": visible_groups(asst, user.person)}
 
-    def on_load():
-        """The header and filters of the live version, when a page opens."""
-        asst = live.get()
-        t, names = _choices(asst)
-        return (header_html(asst.index.manifest), gr.update(choices=t),
+    def on_load(request: gr.Request):
+        """The header and filters of the live version, when a page opens (for its user, with login)."""
+        try:
+            asst, access = session(request)
+        except LoginError:
+            return gr.update(), gr.update(choices=[]), gr.update(choices=[("anyone", "")])
+        groups = access.get("groups")
+        t, names = _choices(asst, groups)
+        return (header_for(asst, access), gr.update(choices=t),
                 gr.update(choices=[("anyone", "")] + [(n, n) for n in names]))
+
+    def header_for(asst: Assistant, access: dict) -> str:
+        if "groups" not in access:
+            return header_html(asst.index.manifest)
+        return header_html(asst.index.manifest, visible_counts(asst, access["groups"]))
 
     def respond(message, chat, turns, source_type, person, since, until, request: gr.Request):
         question = " ".join((message or "").split())
@@ -509,7 +545,7 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
         if query != question:
             body += f'\n\n<span class="ac-rewrite">Searched for: {md(query)}</span>'
         chat[-1] = {"role": "assistant", "content": body}
-        yield "", chat, turns, sources_html(turns), people_html(t, a), header_html(asst.index.manifest)
+        yield "", chat, turns, sources_html(turns), people_html(t, a), header_for(asst, access)
 
     def _record(kind, turn, turns, comment, chunk_id=None) -> bool:
         a = turns[turn]["answer"] if turn is not None and 0 <= turn < len(turns or []) else None
@@ -565,7 +601,8 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
 
     with gr.Blocks(title="askcolleague", analytics_enabled=False) as demo:
         turns = gr.State([])
-        header = gr.HTML(header_html(first.index.manifest), elem_id="ac-header", js_on_load=None)
+        header = gr.HTML(header_for(first, {} if users is None else {"groups": []}), elem_id="ac-header",
+                         js_on_load=None)
         with gr.Row(elem_id="ac-main", equal_height=False):
             with gr.Column(scale=3, min_width=300):
                 chat = gr.Chatbot(elem_id="ac-chat", height=520, show_label=False, render_markdown=True,
