@@ -89,8 +89,8 @@ def child_ours(args) -> dict:
     ret, full = [], []
     for q in qs:
         t0 = time.perf_counter()
-        qv = emb.embed_batch([q])[0]
-        asst.retriever.search(q, k=8, qvec=qv)
+        # as Assistant.ask does: the question is embedded while BM25 runs
+        asst.retriever.search(q, k=8, qvec=lambda: emb.embed_batch([q])[0])
         ret.append((time.perf_counter() - t0) * 1e3)
         t0 = time.perf_counter()
         asst.ask(q)

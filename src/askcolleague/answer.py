@@ -218,9 +218,16 @@ class Assistant:
             source_types=[source_type] if isinstance(source_type, str) else source_type,
             person=person, tags=[tag] if isinstance(tag, str) else tag, since=since, until=until, groups=groups)
         question = question.strip()
-        qvec = self.embedder.embed_batch([question])[0] if mode != "bm25" else None
+        made: list = []
+
+        def embed_question():  # called by the retriever while its BM25 run goes on in parallel
+            made.append(self.embedder.embed_batch([question])[0])
+            return made[0]
+
         depth = max(self.settings.people_depth, k * 5)
-        pool = self.retriever.search(question, k=None, mode=mode, filters=filters, depth=depth, qvec=qvec)
+        pool = self.retriever.search(question, k=None, mode=mode, filters=filters, depth=depth,
+                                     qvec=embed_question if mode != "bm25" else None)
+        qvec = made[0] if made else None
         hits = pool[:k]
         if qvec is not None:
             cos = self.retriever.cosine(qvec, [h.id for h in pool])

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -55,6 +56,7 @@ def fts_query(text: str) -> str:
 
 
 _SEARCH_THREADS_SET = False
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="askcolleague-bm25")
 
 
 def _one_search_thread() -> None:
@@ -166,21 +168,31 @@ class Retriever:
 
     # -- search ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 8, mode: str = "hybrid", filters: Filters | None = None,
-               depth: int | None = None, qvec: np.ndarray | None = None, diversify: bool = True) -> list[Hit]:
+               depth: int | None = None, qvec: np.ndarray | Callable[[], np.ndarray] | None = None, diversify: bool = True) -> list[Hit]:
         """Ranked hits: the top `depth` (default 5k) fused candidates, diversified, cut to k.
 
-        Pass k=None to get every fused candidate (for people ranking).
+        Pass k=None to get every fused candidate (for people ranking). `qvec` is the question's
+        vector, or a function computing it (called while BM25 runs), or None to embed it here.
         """
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         depth = depth or max(k * 5, 50)
         allowed = self.allowed(filters)
         runs: dict[str, list[tuple[int, float]]] = {}
-        if mode in ("hybrid", "dense"):
-            if qvec is None:
-                qvec = self.index.embedder.embed_batch([query])[0]
-            runs["dense"] = self.dense(qvec, depth, allowed)
-        if mode in ("hybrid", "bm25"):
+        # hybrid: BM25 (SQLite) runs in another thread while the question is embedded and searched
+        # (ONNX Runtime, FAISS and SQLite all release the GIL); the two runs overlap on 2 cores
+        bm = _POOL.submit(self.bm25, query, depth, allowed) if mode == "hybrid" else None
+        try:
+            if mode in ("hybrid", "dense"):
+                if qvec is None:
+                    qvec = self.index.embedder.embed_batch([query])[0]
+                elif callable(qvec):
+                    qvec = qvec()
+                runs["dense"] = self.dense(qvec, depth, allowed)
+        finally:
+            if bm is not None:
+                runs["bm25"] = bm.result()  # (an error in either run is raised here, after both end)
+        if mode == "bm25":
             runs["bm25"] = self.bm25(query, depth, allowed)
         fused = reciprocal_rank_fusion([[i for i, _ in r] for r in runs.values()], self.rrf_k)
         rows = {r["id"]: r for r in self.index.store.chunk_rows([i for i, _ in fused])}
