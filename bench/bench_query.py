@@ -1,6 +1,6 @@
 """Query latency: retrieval alone and the full extractive ask (answer + people), p50/p95/p99.
 
-    python bench/bench_query.py [--index indexes/default] [--rounds 5] [--embedder torch|onnx|onnx-int8]
+    python bench/bench_query.py [--index indexes/default] [--rounds 5] [--embedder torch|onnx|onnx-int8|onnx-int8-fast]
 
 Builds the demo index first if the folder has none. Model loading happens once, before timing.
 """
@@ -32,8 +32,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index", default=str(ROOT / "indexes" / "default"))
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--embedder", default="torch", choices=["torch", "onnx", "onnx-int8"],
-                    help="query-time embedder (ONNX variants need onnxruntime and the same model id as the index)")
+    ap.add_argument("--embedder", default=None, choices=["torch", "onnx", "onnx-int8", "onnx-int8-fast"],
+                    help="query-time embedding runtime [default: the index's, from the `runtime` setting]")
     args = ap.parse_args()
     from askcolleague.answer import Assistant
     from askcolleague.index import build, current_version
@@ -43,10 +43,10 @@ def main() -> None:
         build([ROOT / "ingest" / "demo"], args.index)
     t = time.perf_counter()
     emb = None
-    if args.embedder != "torch":
-        from askcolleague.onnx_embedder import OnnxEmbedder
+    if args.embedder:
+        from askcolleague.embedder import get_embedder
 
-        emb = OnnxEmbedder(quantize=args.embedder == "onnx-int8")
+        emb = get_embedder(runtime=args.embedder, threads=1 if args.embedder != "torch" else 0)
     asst = Assistant.from_index(args.index, embedder=emb)
     asst.warm_up()
     print(f"load + warm-up: {time.perf_counter() - t:.2f} s")
@@ -64,7 +64,7 @@ def main() -> None:
             full.append((time.perf_counter() - t) * 1e3)
             for k, v in ans.timings_ms.items():
                 stages.setdefault(k, []).append(v)
-    print(f"index: {args.index} ({n} chunks), {len(full)} questions, embedder {args.embedder}")
+    print(f"index: {args.index} ({n} chunks), {len(full)} questions, embedder {asst.embedder.describe().get('runtime', 'torch')}")
     print(f"{'what':<28}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
     for name, xs in [("retrieval (embed + search)", retrieve), ("full ask (answer + people)", full)] + \
             [(f"  stage: {k}", v) for k, v in stages.items()]:
