@@ -175,7 +175,7 @@ def test_queue_settings(fake_index):
     defaults = {s.name: s.default for s in SETTINGS}
     extractive = web.create_app(fake_index, Settings(defaults))
     llm = web.create_app(fake_index, Settings(dict(defaults, llm_base_url="http://127.0.0.1:9/v1")))
-    assert extractive._queue.default_concurrency_limit == web.CONCURRENCY == 1
+    assert extractive._queue.default_concurrency_limit == web.CONCURRENCY == 2
     assert llm._queue.default_concurrency_limit == web.LLM_CONCURRENCY > 1
     assert extractive._queue.max_size == web.QUEUE_MAX_SIZE >= 3 * 20
 

@@ -24,15 +24,16 @@ from .users import Users
 ROOT = Path(__file__).resolve().parents[2]  # the repository (src/askcolleague/web.py)
 
 # Queue: the chat and the API share the concurrency group "assistant". An extractive answer is
-# CPU-bound (the embedding model already uses every core), so CONCURRENCY answers run at a time: on
-# 2 cores, 2 or 3 at a time gave no more throughput than 1 (bench/bench_load.py, 20 clients) and
-# doubled each answer's own time. With an LLM configured an answer mostly waits for the LLM server,
+# CPU-bound, but each question embeds with one ONNX thread and searches with one FAISS thread (BM25
+# in a second thread), so CONCURRENCY = 2 answers at a time fill the 2 cores: on an idle 2-core
+# machine (bench/bench_load.py, 20 clients x 500 questions, alternating) 2 gave 9.0 q/s against 6.4
+# for 1 and 8.8 for 3. With an LLM configured an answer mostly waits for the LLM server,
 # so LLM_CONCURRENCY run at a time. Up to QUEUE_MAX_SIZE requests wait in line (the page shows their
-# position): room for 20 busy clients three times over, and at ~4 answers/s a full line drains in
-# ~15 s; beyond that a request is refused at once rather than waiting longer. Feedback events are
+# position): room for 20 busy clients three times over, and at ~9 answers/s a full line drains in
+# ~7 s; beyond that a request is refused at once rather than waiting longer. Feedback events are
 # short writes (limit 4). Shared state is safe for concurrent reads: SQLite in serialized mode,
 # FAISS search, the embedders (ONNX sessions are thread-safe; torch inference is locked).
-CONCURRENCY = 1
+CONCURRENCY = 2
 LLM_CONCURRENCY = 4
 QUEUE_MAX_SIZE = 64
 
