@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -73,15 +74,54 @@ def test_control_characters_are_dropped(tmp_path):
     assert not any(ch in text for ch in "\x07\x1b\x00\x08")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+_AS_NOBODY = r"""
+import json, os, sys, tempfile
+from pathlib import Path
+from askcolleague.embedder import FakeEmbedder
+from askcolleague.index import build
+kb, out = Path(sys.argv[1]), Path(sys.argv[2])
+# warm every lazy import and data file (they live under /root, which `nobody` cannot enter)
+warm = Path(tempfile.mkdtemp())
+(warm / "w.md").write_text("# Warm\n\nWarm up the loaders.")
+build([warm], warm / "idx", embedder=FakeEmbedder(), warn=lambda m: None)
+os.setgroups([]); os.setgid(65534); os.setuid(65534)  # now an ordinary user: permissions apply
+rep = build([kb], out / "idx", embedder=FakeEmbedder(), warn=lambda m: None)
+print(json.dumps({"indexed": rep.sources_indexed, "skipped": {os.path.basename(e.path): e.reason for e in rep.skipped}}))
+"""
+
+
 def test_unreadable_file(tmp_path):
-    root = tmp_path / "kb"
-    root.mkdir()
-    _ok(root)
-    (root / "secret.md").write_text("# Secret\n\ntext")
-    os.chmod(root / "secret.md", 0)
-    rep, skipped, _ = _build(root, tmp_path)
-    assert "permission" in skipped["secret.md"].lower() and rep.sources_indexed == 1
+    """A file the ingest may not read is skipped with the reason; as root, the build drops to `nobody`."""
+    import stat
+    import subprocess
+    import sys
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="ac-perm-"))  # outside root's 0700 pytest folder
+    try:
+        os.chmod(base, 0o755)
+        root = base / "kb"
+        root.mkdir()
+        _ok(root)
+        (root / "secret.md").write_text("# Secret\n\ntext")
+        os.chmod(root / "secret.md", 0)
+        out = base / "out"
+        out.mkdir()
+        os.chmod(out, stat.S_IRWXU | stat.S_IRWXG | stat.S_IRWXO)
+        if os.geteuid() == 0:
+            p = subprocess.run([sys.executable, "-c", _AS_NOBODY, str(root), str(out)], capture_output=True,
+                               text=True, timeout=300)
+            assert p.returncode == 0, p.stderr[-2000:]
+            res = json.loads(p.stdout.strip().splitlines()[-1])
+            skipped, indexed = res["skipped"], res["indexed"]
+        else:
+            rep, skipped, _ = _build(root, out)
+            indexed = rep.sources_indexed
+        assert "permission" in skipped["secret.md"].lower() and indexed == 1
+    finally:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_file_changing_while_read(tmp_path, monkeypatch):
