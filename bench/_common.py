@@ -9,6 +9,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,23 @@ def median(xs):
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+
+
+def time_questions(asst, questions: list[str], rounds: int = 1) -> tuple[list[float], list[float], dict]:
+    """Milliseconds per question of retrieval alone (embedded while BM25 runs, as Assistant.ask does)
+    and of the full extractive ask, and the ask's own stage timings."""
+    ret, full, stages = [], [], {}
+    for _ in range(rounds):
+        for q in questions:
+            t = time.perf_counter()
+            asst.retriever.search(q, k=8, qvec=lambda: asst.embedder.embed_batch([q])[0])
+            ret.append((time.perf_counter() - t) * 1e3)
+            t = time.perf_counter()
+            ans = asst.ask(q)
+            full.append((time.perf_counter() - t) * 1e3)
+            for k, v in ans.timings_ms.items():
+                stages.setdefault(k, []).append(v)
+    return ret, full, stages
 
 
 def peak_rss_mb() -> float:

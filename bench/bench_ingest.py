@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, ensure_corpus, machine, median, pct, queries, run_child  # noqa: E402
+from _common import ROOT, ensure_corpus, machine, median, pct, queries, run_child, time_questions  # noqa: E402
 
 CORPORA = {"300": 300, "1k": 1000, "10k": 10000}
 OVERLAP_TOKENS = 32
@@ -86,15 +86,7 @@ def child_ours(args) -> dict:
     qs = json.loads(Path(args.queries).read_text())
     asst = Assistant.from_index(args.index, settings, embedder=emb)
     asst.warm_up()
-    ret, full = [], []
-    for q in qs:
-        t0 = time.perf_counter()
-        # as Assistant.ask does: the question is embedded while BM25 runs
-        asst.retriever.search(q, k=8, qvec=lambda: emb.embed_batch([q])[0])
-        ret.append((time.perf_counter() - t0) * 1e3)
-        t0 = time.perf_counter()
-        asst.ask(q)
-        full.append((time.perf_counter() - t0) * 1e3)
+    ret, full, _ = time_questions(asst, qs)
     return {"pipeline": "ours", "embedder": args.embedder, "files": r.sources_indexed, "docs": r.docs, "chunks": r.chunks, "seconds": secs,
             "model_load_s": model_s, "loader_warmup_s": warm_s, "avg_chunk_chars": avg_text,
             "avg_embed_chars": avg_embed, "tokens": int(toks), "chars_per_token": avg_embed * n / (toks - 2 * n),

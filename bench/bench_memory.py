@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (ROOT, RandomUnitEmbedder, RealQueryEmbedder, corpus_sources, ensure_corpus,  # noqa: E402
-                     machine, peak_rss_mb, pct, queries, rss_mb, run_child)
+                     machine, peak_rss_mb, pct, queries, rss_mb, run_child, time_questions)
 
 SIZES = {"small": 1000, "big": 11500}  # ~10k and ~100k chunks
 
@@ -73,16 +73,7 @@ def child_query(args) -> dict:
     load_s = time.perf_counter() - t
     after_load = rss_mb()
     qs = queries(Path(args.corpus) if args.corpus else None, n=30)
-    lat, ret = [], []
-    for _ in range(args.rounds):
-        for q in qs:
-            t = time.perf_counter()
-            # as Assistant.ask does: the question is embedded while BM25 runs
-            asst.retriever.search(q, k=8, qvec=lambda: asst.embedder.embed_batch([q])[0])
-            ret.append((time.perf_counter() - t) * 1e3)
-            t = time.perf_counter()
-            asst.ask(q)
-            lat.append((time.perf_counter() - t) * 1e3)
+    ret, lat, _ = time_questions(asst, qs, args.rounds)
     return {"what": "query", "embedder": args.embedder, "query_runtime": asst.embedder.describe().get("runtime", "torch"), "chunks": int(asst.index.faiss.ntotal),
             "questions": len(lat), "load_s": round(load_s, 2), "rss_start_mb": round(base, 1),
             "rss_after_load_mb": round(after_load, 1), "rss_end_mb": round(rss_mb(), 1),

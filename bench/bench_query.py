@@ -7,7 +7,6 @@ Builds the demo index first if the folder has none. Model loading happens once, 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,9 +22,7 @@ QUESTIONS = [
 ]
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+from _common import pct, time_questions  # noqa: E402  (bench/ is the script's folder)
 
 
 def main() -> None:
@@ -51,19 +48,7 @@ def main() -> None:
     asst.warm_up()
     print(f"load + warm-up: {time.perf_counter() - t:.2f} s")
     n = asst.index.faiss.ntotal
-    retrieve, full = [], []
-    stages: dict[str, list[float]] = {}
-    for _ in range(args.rounds):
-        for q in QUESTIONS:
-            t = time.perf_counter()
-            # as Assistant.ask does: the question is embedded while BM25 runs
-            asst.retriever.search(q, k=8, qvec=lambda: asst.embedder.embed_batch([q])[0])
-            retrieve.append((time.perf_counter() - t) * 1e3)
-            t = time.perf_counter()
-            ans = asst.ask(q)
-            full.append((time.perf_counter() - t) * 1e3)
-            for k, v in ans.timings_ms.items():
-                stages.setdefault(k, []).append(v)
+    retrieve, full, stages = time_questions(asst, QUESTIONS, args.rounds)
     print(f"index: {args.index} ({n} chunks), {len(full)} questions, embedder {asst.embedder.describe().get('runtime', 'torch')}")
     print(f"{'what':<28}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
     for name, xs in [("retrieval (embed + search)", retrieve), ("full ask (answer + people)", full)] + \

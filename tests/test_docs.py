@@ -30,5 +30,9 @@ def test_every_command_is_documented():
 
 
 def test_readme_test_command_matches_ci():
-    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
-    assert "python -m pytest -q" in README and "python3 -m pytest -q" in ci
+    """CI runs exactly the README's set-up and test commands."""
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text().splitlines()
+    for command in ('python3 -m pip install -q "torch==2.13.0"', 'python3 -m pip install -q -e ".[test]"',
+                    "python3 -m pytest -q"):
+        assert command in ci, command
+    assert "python3 -m pytest -q" in README and 'python3 -m pip install -e ".[test]"' in README

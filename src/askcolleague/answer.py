@@ -14,6 +14,7 @@ from .errors import ModelMismatchError
 from .index import Index
 from .models import Person
 from .retrieval import STOPWORDS, Filters, Hit, Retriever
+from .store import visible_sql
 from .settings import Settings
 
 MAX_SENTENCES = 4
@@ -277,10 +278,8 @@ class Assistant:
         first = re.match(r"\W*(\w+)", question)
         sql, extra = "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", []
         if groups is not None:
-            sql = ("SELECT 1 FROM chunks_fts f JOIN chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ? AND "
-                   "(c.groups_json = '[]' OR EXISTS (SELECT 1 FROM json_each(c.groups_json) g WHERE g.value IN (%s))) "
-                   "LIMIT 1" % ",".join("?" * max(len(groups), 1)))
-            extra = list(groups) or [""]
+            cond, extra = visible_sql(groups)
+            sql = f"SELECT 1 FROM chunks_fts f JOIN chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ? AND {cond} LIMIT 1"
         out = []
         for w in dict.fromkeys(words):
             if (first and w == first.group(1)) or w.lower() in STOPWORDS:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -180,8 +179,8 @@ def get_embedder(model: str | None = None, batch_size: int = 32, threads: int = 
     """The embedder for a model setting (empty = bundled) and runtime, loaded once per process.
 
     `runtime` defaults to the `runtime` setting. The ONNX runtimes fall back to torch (same vectors)
-    with a warning when onnxruntime is missing or the export fails; "onnx-int8-fast" cannot, since
-    its vectors are its own model.
+    with a warning when onnxruntime is missing or the export fails (OnnxEmbedder's `fallback`);
+    "onnx-int8-fast" cannot, since its vectors are its own model.
     """
     if runtime is None:
         from .settings import Settings
@@ -201,15 +200,8 @@ def get_embedder(model: str | None = None, batch_size: int = 32, threads: int = 
                 from .onnx_embedder import OnnxEmbedder
 
                 quantize = {"onnx": False, "onnx-int8": "safe", "onnx-int8-fast": "fast"}[runtime]
-                try:
-                    _cache[key] = OnnxEmbedder(model or None, batch_size=batch_size, threads=threads,
-                                               quantize=quantize, fallback=(runtime != "onnx-int8-fast"))
-                except ConfigError as e:
-                    if runtime == "onnx-int8-fast" or "onnxruntime is not installed" not in str(e):
-                        raise
-                    warnings.warn(f"{e}; embedding with torch instead", RuntimeWarning, stacklevel=2)
-                    _cache[key] = SentenceTransformerEmbedder(model or None, batch_size=batch_size,
-                                                              threads=threads)
+                _cache[key] = OnnxEmbedder(model or None, batch_size=batch_size, threads=threads,
+                                           quantize=quantize, fallback=True)
         return _cache[key]
 
 

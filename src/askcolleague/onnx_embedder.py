@@ -232,10 +232,6 @@ class OnnxEmbedder(Embedder):
         the torch model instead (only for variants whose vectors share the torch model's id).
         """
         super().__init__()
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            raise ConfigError("onnxruntime is not installed; `pip install onnxruntime` or use the torch embedder") from None
         if path:
             folder = Path(path).expanduser()
             if not (folder / "modules.json").is_file():
@@ -287,6 +283,11 @@ class OnnxEmbedder(Embedder):
         self._lock = threading.Lock()
         self.fallback = fallback and self.model_id == base_id
         self._torch: Embedder | None = None
+        if not self.fallback:  # (with a fallback, a missing onnxruntime is one more reason to use torch)
+            import importlib.util
+
+            if importlib.util.find_spec("onnxruntime") is None:
+                raise ConfigError("onnxruntime is not installed; `pip install onnxruntime` or use the torch embedder")
 
     # -- model files -----------------------------------------------------------------------
     def model_path(self) -> Path:

@@ -13,6 +13,7 @@ from .fusion import reciprocal_rank_fusion
 from .index import Index
 from .models import SOURCE_TYPES
 from .people import normalize_name
+from .store import visible_sql
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -125,10 +126,9 @@ class Retriever:
                          % ",".join("?" * len(f.tags)))
             args += [t.lower() for t in f.tags]
         if f.groups is not None:
-            # a chunk with no groups is visible to everyone; otherwise the asker needs one of them
-            where.append("(c.groups_json = '[]' OR EXISTS (SELECT 1 FROM json_each(c.groups_json) g "
-                         "WHERE g.value IN (%s)))" % ",".join("?" * max(len(f.groups), 1)))
-            args += list(f.groups) or [""]
+            cond, more = visible_sql(f.groups)
+            where.append(cond)
+            args += more
         q = "SELECT c.id FROM chunks c WHERE " + " AND ".join(where)
         return np.fromiter((r[0] for r in self.index.store.db.execute(q, args)), dtype=np.int64)
 

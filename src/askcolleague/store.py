@@ -43,6 +43,14 @@ def _j(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False)
 
 
+def visible_sql(groups: list[str], alias: str = "c") -> tuple[str, list[str]]:
+    """An SQL condition on the chunks row `alias` for an asker in `groups`, and its arguments: a
+    chunk without groups is visible to everyone, otherwise the asker needs one of its groups."""
+    cond = (f"({alias}.groups_json = '[]' OR EXISTS (SELECT 1 FROM json_each({alias}.groups_json) g "
+            f"WHERE g.value IN ({','.join('?' * max(len(groups), 1))})))")
+    return cond, list(groups) or [""]
+
+
 class Store:
     """Read/write access to ``store.sqlite``; rows are plain dicts or model dataclasses."""
 
@@ -144,9 +152,8 @@ class Store:
         out: dict[str, dict[str, int]] = {}
         vis, args = "", []
         if groups is not None:
-            vis = ("AND (c.groups_json = '[]' OR EXISTS (SELECT 1 FROM json_each(c.groups_json) g WHERE g.value IN (%s)))"
-                   % ",".join("?" * max(len(groups), 1)))
-            args = list(groups) or [""]
+            cond, args = visible_sql(groups)
+            vis = "AND " + cond
         q = f"""SELECT l.person_id, c.source_type, COUNT(DISTINCT CASE WHEN c.source_type = 'document' THEN c.doc_id
                       ELSE c.doc_id || '/' || COALESCE(c.unit_id, '') END)
                FROM chunk_people l JOIN chunks c ON c.id = l.chunk

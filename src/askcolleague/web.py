@@ -17,8 +17,10 @@ from .answer import Assistant, LiveAssistant
 from .errors import AskColleagueError, ConfigError, LoginError
 from .feedback import FeedbackStore
 from .index import build, current_version
+from .models import SOURCE_TYPES
 from .retrieval import STOPWORDS
 from .settings import Settings
+from .store import visible_sql
 from .users import Users
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (src/askcolleague/web.py)
@@ -437,13 +439,6 @@ element.addEventListener('click', (e) => {
 # SourceSansPro-SemiBold.woff2 is a 55-glyph subset, and bold words would mix fonts.
 THEME = gr.themes.Default(primary_hue="indigo", font=[
     gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)), "ui-sans-serif", "system-ui", "sans-serif"])
-SOURCE_TYPES = ["document", "post", "comment", "message", "profile"]
-
-
-_VISIBLE = ("(c.groups_json IS NULL OR c.groups_json = '[]' OR EXISTS (SELECT 1 FROM json_each(c.groups_json) g "
-            "WHERE g.value IN (%s)))")
-
-
 def _choices(asst: Assistant, groups: list[str] | None = None) -> tuple[list[str], list[str]]:
     """(source types present, people names) of an index version, for the filters.
 
@@ -455,7 +450,7 @@ def _choices(asst: Assistant, groups: list[str] | None = None) -> tuple[list[str
         present = {r[0] for r in db.execute("SELECT DISTINCT source_type FROM chunks")}
         names = {p.name for p in asst.index.store.people()}
     else:
-        vis, args = _VISIBLE % ",".join("?" * max(len(groups), 1)), list(groups) or [""]
+        vis, args = visible_sql(groups)
         present = {r[0] for r in db.execute(f"SELECT DISTINCT source_type FROM chunks c WHERE {vis}", args)}
         names = {r[0] for r in db.execute(
             "SELECT name FROM people p WHERE EXISTS (SELECT 1 FROM chunk_people cp "
@@ -464,13 +459,15 @@ def _choices(asst: Assistant, groups: list[str] | None = None) -> tuple[list[str
     return types, sorted(names, key=str.lower)
 
 
-def visible_counts(asst: Assistant, groups: list[str]) -> dict:
-    """The status line's counts of what a logged-in user may see (documents, passages, people)."""
-    db = asst.index.store.db
-    vis, args = _VISIBLE % ",".join("?" * max(len(groups), 1)), list(groups) or [""]
-    chunks, docs = db.execute(f"SELECT count(*), count(DISTINCT c.doc_id) FROM chunks c WHERE {vis}", args).fetchone()
-    people = len(_choices(asst, groups)[1])
-    return {"documents": docs, "chunks": chunks, "people": people}
+def visible_counts(asst: Assistant, groups: list[str], people: list[str] | None = None) -> dict:
+    """The status line's counts of what a logged-in user may see (documents, passages, people);
+    `people`: the visible people's names when the caller has them already (see _choices)."""
+    vis, args = visible_sql(groups)
+    chunks, docs = asst.index.store.db.execute(
+        f"SELECT count(*), count(DISTINCT c.doc_id) FROM chunks c WHERE {vis}", args).fetchone()
+    if people is None:
+        people = _choices(asst, groups)[1]
+    return {"documents": docs, "chunks": chunks, "people": len(people)}
 
 
 def create_app(index_path: str | Path, settings: Settings | None = None, users: Users | None = None) -> gr.Blocks:
@@ -509,13 +506,13 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
             return gr.update(), gr.update(choices=[]), gr.update(choices=[("anyone", "")])
         groups = access.get("groups")
         t, names = _choices(asst, groups)
-        return (header_for(asst, access), gr.update(choices=t),
+        return (header_for(asst, access, names), gr.update(choices=t),
                 gr.update(choices=[("anyone", "")] + [(n, n) for n in names]))
 
-    def header_for(asst: Assistant, access: dict) -> str:
+    def header_for(asst: Assistant, access: dict, names: list[str] | None = None) -> str:
         if "groups" not in access:
             return header_html(asst.index.manifest)
-        return header_html(asst.index.manifest, visible_counts(asst, access["groups"]))
+        return header_html(asst.index.manifest, visible_counts(asst, access["groups"], names))
 
     def respond(message, chat, turns, source_type, person, since, until, request: gr.Request):
         question = " ".join((message or "").split())
