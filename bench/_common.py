@@ -147,7 +147,7 @@ class RealQueryEmbedder(Embedder):
         super().__init__()
         from askcolleague.embedder import get_embedder
 
-        self.inner = get_embedder(runtime=runtime)
+        self.inner = get_embedder(runtime=runtime)  # as Index.embedder does
         self.dim, self.max_tokens = self.inner.dim, self.inner.max_tokens
         self.runtime = self.inner.describe().get("runtime", "torch")
 

@@ -195,6 +195,7 @@ class Assistant:
     def warm_up(self) -> None:
         """Load the model and touch the index so the first question is as fast as the rest."""
         self.ask("warm up", k=2)
+        self.embedder.embed_batch(["warm up", "the answer's sentences are embedded as a batch"])
 
     # -- public API ------------------------------------------------------------------------
     def ask(self, question: str, k: int | None = None, mode: str | None = None,

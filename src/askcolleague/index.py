@@ -9,6 +9,7 @@ Layout of an index folder::
         manifest.json     format version, model, chunker, sources with hashes, counts, command
         vectors.faiss     IndexIDMap2(IndexFlatIP): vector id = chunks.id in the store
         store.sqlite      sources, docs, chunks (+ FTS5), people, chunk_people
+        bm25/             BM25 postings over FTS5's terms, memory-mapped by readers (lexical.py)
 
 A build writes a new version folder, then swaps CURRENT with ``os.replace``: a crash at any point
 leaves the previous version loadable, and readers never see a half-written index.
@@ -30,7 +31,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import __version__
+from . import __version__, lexical
 from .chunker import ChunkerConfig, chunk_doc, embed_key
 from .embedder import Embedder, get_embedder, model_setting_for, runtime_for
 from .errors import (
@@ -142,8 +143,8 @@ class IndexLock:
 def _publish(index_path: Path, tmp_dir: Path) -> Path:
     """Rename a finished temp version folder into place and point CURRENT at it, atomically."""
     final = tmp_dir.with_name(tmp_dir.name.removesuffix(".tmp"))
-    for f in tmp_dir.iterdir():
-        _fsync_file(f)
+    for f in sorted(tmp_dir.rglob("*"), key=lambda q: -len(q.parts)):  # files, then their folders
+        (_fsync_dir if f.is_dir() else _fsync_file)(f)
     _fsync_dir(tmp_dir)
     os.rename(tmp_dir, final)
     _fsync_dir(index_path)
@@ -201,6 +202,7 @@ class Index:
         self.faiss = faiss_index
         self.store = store
         self._embedder: Embedder | None = None
+        self._bm25: lexical.Bm25Index | None | bool = False
 
     @classmethod
     def open(cls, index_path: str | Path, settings: Settings | None = None,
@@ -239,12 +241,21 @@ class Index:
         if self._embedder is None:
             mid = self.manifest["model"]["id"]
             runtime = runtime_for(mid)
-            # questions are single short texts: one ONNX thread each, concurrency across requests
-            # (torch's thread count is process-wide, so the torch runtime keeps its default)
-            self._embedder = get_embedder(model_setting_for(mid), runtime=runtime,
-                                          threads=0 if runtime == "torch" else 1)
+            # (the ONNX runtimes embed a lone question on one thread, an answer's sentences on all)
+            self._embedder = get_embedder(model_setting_for(mid), runtime=runtime)
             check_model(self.manifest, self._embedder, self.path)
         return self._embedder
+
+    @property
+    def bm25(self) -> "lexical.Bm25Index | None":
+        """The in-memory BM25 postings (memory-mapped), or None for an index built without them."""
+        if self._bm25 is False:
+            try:
+                self._bm25 = lexical.Bm25Index.open(self.vdir)
+            except (OSError, ValueError) as e:
+                raise IndexFormatError(f"{self.vdir}/{lexical.FOLDER}: unreadable ({e}); "
+                                       "run `askcolleague index build --rebuild`") from None
+        return self._bm25
 
     def close(self) -> None:
         self.store.close()
@@ -590,6 +601,7 @@ def build(
         store.add_people(people)
         store.add_links(links)
         store.finish()
+        lex = lexical.build(store.db, len(chunks), tmp / lexical.FOLDER)
         n_profiles = sum(1 for p in people if p.has_profile)
         store.close()
 
@@ -611,6 +623,9 @@ def build(
             "vectors": {"file": "vectors.faiss", "faiss": "IndexIDMap2(IndexFlatIP)", "metric": "inner product",
                         "normalized": True, "ids": "chunks.id in store.sqlite"},
             "store": {"file": "store.sqlite", "engine": "sqlite3", "fts": "fts5 porter unicode61"},
+            "lexical": {"folder": lexical.FOLDER, "format": lex["format"], "scoring": "FTS5 bm25()",
+                        "k1": lex["k1"], "b": lex["b"], "weights": lex["weights"], "terms": lex["terms"],
+                        "postings": lex["postings"]},
             "roots": [{"given": str(r), "path": str(Path(r).absolute())} for r in roots],
             "people_files": [{"given": str(p), "path": str(Path(p).absolute()), "key": people_keys.get(str(p))}
                              for p in all_people_files],

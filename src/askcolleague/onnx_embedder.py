@@ -279,7 +279,7 @@ class OnnxEmbedder(Embedder):
         self._tok.enable_truncation(self.max_tokens)
         pad_id = self._tok.token_to_id("[PAD]")
         self._tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")  # to the batch's longest
-        self._session = None
+        self._sessions: dict[int, object] = {}
         self._lock = threading.Lock()
         self.fallback = fallback and self.model_id == base_id
         self._torch: Embedder | None = None
@@ -311,13 +311,20 @@ class OnnxEmbedder(Embedder):
 
     @property
     def session(self):
-        if self._session is None:
+        """The session for batches (`threads` intra-op threads; 0 = one per core)."""
+        return self._session_with(int(self.threads or os.cpu_count() or 1))
+
+    def _session_with(self, threads: int):
+        """One session per thread count, created on first use (a question alone runs on 1 thread)."""
+        sess = self._sessions.get(threads)
+        if sess is None:
             with self._lock:
-                if self._session is None:
+                sess = self._sessions.get(threads)
+                if sess is None:
                     import onnxruntime as ort
 
                     so = ort.SessionOptions()
-                    so.intra_op_num_threads = int(self.threads or os.cpu_count() or 1)
+                    so.intra_op_num_threads = threads
                     so.inter_op_num_threads = 1
                     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -325,17 +332,19 @@ class OnnxEmbedder(Embedder):
                     # no busy-waiting between runs: on 2 shared cores spinning threads steal the CPU
                     # from the other requests and from FAISS/SQLite
                     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                    self._session = ort.InferenceSession(str(self.model_path()), so,
-                                                         providers=["CPUExecutionProvider"])
-                    self._inputs = {i.name for i in self._session.get_inputs()}
-        return self._session
+                    sess = ort.InferenceSession(str(self.model_path()), so, providers=["CPUExecutionProvider"])
+                    self._inputs = {i.name for i in sess.get_inputs()}
+                    self._sessions[threads] = sess
+        return sess
 
     # -- Embedder --------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self._torch is not None:
             return self._torch._embed(texts)
         try:
-            sess = self.session
+            # One text (a question) gains nothing from a second thread and would make it wait for a
+            # core another request is using; batches (a build, an answer's sentences) use `threads`.
+            sess = self._session_with(1) if len(texts) == 1 else self.session
         except Exception as e:  # export or session failure: torch computes the same vectors
             if not self.fallback:
                 raise

@@ -11,6 +11,7 @@ import numpy as np
 from .errors import ConfigError
 from .fusion import reciprocal_rank_fusion
 from .index import Index
+from .lexical import bm25_sql_weights
 from .models import SOURCE_TYPES
 from .people import normalize_name
 from .store import visible_sql
@@ -49,11 +50,10 @@ class Hit:
 _WORD = re.compile(r"[\w][\w'-]*", re.UNICODE)
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression: every word of the question, quoted, OR-ed (BM25 weighs them)."""
+def question_words(text: str) -> list[str]:
+    """The question's words for BM25: lower-cased, without stopwords, each once (BM25 weighs them)."""
     words = [w.strip("'-").lower() for w in _WORD.findall(text)]
-    words = [w for w in words if w and w not in STOPWORDS]
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+    return list(dict.fromkeys(w for w in words if w and w not in STOPWORDS))
 
 
 _SEARCH_THREADS_SET = False
@@ -147,13 +147,21 @@ class Retriever:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def bm25(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        mq = fts_query(query)
-        if not mq or (allowed is not None and len(allowed) == 0):
+        words = question_words(query)
+        if not words or (allowed is not None and len(allowed) == 0):
             return []
+        lex = self.index.bm25
+        if lex is not None:  # the in-memory postings (lexical.py): FTS5's scores, without its row visits
+            return lex.search(words, depth, allowed)
+        return self.bm25_fts5(words, depth, allowed)
+
+    def bm25_fts5(self, words: list[str], depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """BM25 through SQLite FTS5 (indexes built before bm25/ existed, and the tests' reference)."""
+        mq = " OR ".join(f'"{w}"' for w in words)
         db = self.index.store.db
-        # weights: text, title, section
-        sql = ("SELECT rowid, -bm25(chunks_fts, 1.0, 0.5, 0.5) AS s FROM chunks_fts "
-               "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 1.0, 0.5, 0.5) LIMIT ?")
+        w = bm25_sql_weights()  # text, title, section
+        sql = (f"SELECT rowid, -bm25(chunks_fts, {w}) AS s FROM chunks_fts "
+               f"WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, {w}), rowid LIMIT ?")
         if allowed is None:
             return [(int(r), float(s)) for r, s in db.execute(sql, (mq, depth))]
         ok = set(allowed.tolist())

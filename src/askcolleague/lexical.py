@@ -1,0 +1,155 @@
+"""BM25 in memory over FTS5's own terms: the scores of SQLite's ``bm25()``, in milliseconds at 100k chunks.
+
+FTS5 scores an OR query by visiting every row that contains any of its words; for a common word at
+100k chunks that took up to 45 ms (bench/bench_memory.py). At build time this module reads the
+FTS5 index once (its ``fts5vocab`` instance table, so the terms are exactly FTS5's porter/unicode61
+stems) and stores, per term, the chunk ids and each posting's precomputed BM25 impact::
+
+    <version>/bm25/meta.json      parameters, counts
+    <version>/bm25/terms.json     the terms, in posting-list order
+    <version>/bm25/offsets.npy    int64 [n_terms + 1]: term t's postings are [offsets[t], offsets[t+1])
+    <version>/bm25/docs.npy       int32 chunk ids (= FAISS ids)
+    <version>/bm25/impacts.npy    float32 idf(t) * f(k1+1) / (f + k1(1 - b + b*D/avgdl))
+
+A question's score for a chunk is the sum of its terms' impacts: the same formula as FTS5's
+``bm25(chunks_fts, 1.0, 0.5, 0.5)`` (f = column-weighted frequency, D = tokens in all columns,
+idf = ln((N - n + 0.5)/(n + 0.5)), at least 1e-6), checked against SQLite by tests/test_lexical.py.
+The arrays are memory-mapped, so opening an index stays instant and the pages are shared between
+processes. One difference from FTS5's MATCH: a question word that FTS5 splits into several tokens
+("on-call") counts as those separate terms, not as a phrase.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+
+K1 = 1.2
+B = 0.75
+# column weights of chunks_fts(text, title, section)
+WEIGHTS = {"text": 1.0, "title": 0.5, "section": 0.5}
+FOLDER = "bm25"
+FORMAT = "askcolleague-bm25-1"
+
+
+def bm25_sql_weights() -> str:
+    return ", ".join(str(WEIGHTS[c]) for c in ("text", "title", "section"))
+
+
+def build(db: sqlite3.Connection, n_rows: int, out: Path, fts: str = "chunks_fts") -> dict:
+    """Write the postings of the FTS5 table `fts` (rowids 0..n_rows-1) into the folder `out`."""
+    db.execute(f"CREATE VIRTUAL TABLE temp.askc_vocab USING fts5vocab(main, '{fts}', 'instance')")
+    try:
+        weight = " ".join(f"WHEN '{c}' THEN {w}" for c, w in WEIGHTS.items())
+        cur = db.execute(f"SELECT term, doc, sum(CASE col {weight} ELSE 0 END), count(*) "
+                         "FROM temp.askc_vocab GROUP BY term, doc")  # (term-major order)
+        terms: list[str] = []
+        starts: list[int] = []
+        docs_parts, freq_parts, len_parts = [], [], []
+        last = None
+        pos = 0
+        while True:
+            rows = cur.fetchmany(200_000)
+            if not rows:
+                break
+            t, d, f, c = zip(*rows)
+            for i, term in enumerate(t):
+                if term != last:
+                    terms.append(term)
+                    starts.append(pos + i)
+                    last = term
+            pos += len(rows)
+            docs_parts.append(np.array(d, dtype=np.int64))
+            freq_parts.append(np.array(f, dtype=np.float64))
+            len_parts.append(np.array(c, dtype=np.int64))
+    finally:
+        db.execute("DROP TABLE temp.askc_vocab")
+    docs = np.concatenate(docs_parts) if docs_parts else np.zeros(0, dtype=np.int64)
+    freq = np.concatenate(freq_parts) if freq_parts else np.zeros(0)
+    ntok = np.concatenate(len_parts) if len_parts else np.zeros(0, dtype=np.int64)
+    offsets = np.array(starts + [len(docs)], dtype=np.int64)
+    if len(docs) and (docs.min() < 0 or docs.max() >= n_rows):
+        raise ValueError(f"{fts}: rowids outside 0..{n_rows - 1}")
+    dl = np.bincount(docs, weights=ntok, minlength=n_rows) if n_rows else np.zeros(0)
+    avgdl = float(dl.sum() / n_rows) if n_rows else 1.0
+    df = np.diff(offsets)
+    idf = np.log((n_rows - df + 0.5) / (df + 0.5))
+    idf[idf <= 0] = 1e-6
+    norm = K1 * (1 - B + B * dl[docs] / (avgdl or 1.0))
+    impacts = np.repeat(idf, df) * (freq * (K1 + 1)) / (freq + norm)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "offsets.npy", offsets)
+    np.save(out / "docs.npy", docs.astype(np.int32))
+    np.save(out / "impacts.npy", impacts.astype(np.float32))
+    (out / "terms.json").write_text(json.dumps(terms, ensure_ascii=False))
+    meta = {"format": FORMAT, "k1": K1, "b": B, "weights": WEIGHTS, "rows": n_rows, "terms": len(terms),
+            "postings": int(len(docs)), "avgdl": avgdl, "tokenizer": "fts5 porter unicode61"}
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+_TOK = threading.local()
+
+
+def fts5_terms(words: list[str]) -> list[str]:
+    """FTS5's porter/unicode61 terms of each word, in order (one in-memory FTS5 table per thread)."""
+    if not words:
+        return []
+    db = getattr(_TOK, "db", None)
+    if db is None:
+        db = sqlite3.connect(":memory:")
+        db.execute("CREATE VIRTUAL TABLE q USING fts5(x, tokenize='porter unicode61')")
+        db.execute("CREATE VIRTUAL TABLE qv USING fts5vocab(q, 'instance')")
+        _TOK.db = db
+    out: list[str] = []
+    with db:
+        db.executemany("INSERT INTO q(rowid, x) VALUES (?, ?)", list(enumerate(words)))
+        for _, term in db.execute("SELECT doc, term FROM qv ORDER BY doc, offset"):
+            out.append(term)
+        db.execute("DELETE FROM q")
+    return out
+
+
+class Bm25Index:
+    """The memory-mapped postings of one index version."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.meta = json.loads((self.folder / "meta.json").read_text())
+        self.offsets = np.load(self.folder / "offsets.npy", mmap_mode="r")
+        self.docs = np.load(self.folder / "docs.npy", mmap_mode="r")
+        self.impacts = np.load(self.folder / "impacts.npy", mmap_mode="r")
+        self.term_ids = {t: i for i, t in enumerate(json.loads((self.folder / "terms.json").read_text()))}
+        self.n = int(self.meta["rows"])
+
+    @classmethod
+    def open(cls, vdir: Path) -> "Bm25Index | None":
+        """The version's postings, or None for an index built before they existed (use FTS5)."""
+        folder = Path(vdir) / FOLDER
+        if not (folder / "meta.json").is_file():
+            return None
+        return cls(folder)
+
+    def search(self, words: list[str], depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The top `depth` (chunk id, score) for question words, best first (ties: lower id first)."""
+        tids = [self.term_ids[t] for t in fts5_terms(words) if t in self.term_ids]
+        if not tids or depth <= 0:
+            return []
+        scores = np.zeros(self.n, dtype=np.float32)
+        for t in tids:
+            s, e = int(self.offsets[t]), int(self.offsets[t + 1])
+            scores[self.docs[s:e]] += self.impacts[s:e]  # (a term's postings hold each chunk once)
+        if allowed is not None:
+            keep = np.zeros(self.n, dtype=bool)
+            keep[allowed[(allowed >= 0) & (allowed < self.n)]] = True
+            scores[~keep] = 0.0
+        cand = np.flatnonzero(scores)
+        if len(cand) > depth:
+            # everything scoring above the depth-th best, plus its ties, then an exact sort
+            kth = np.partition(scores[cand], len(cand) - depth)[len(cand) - depth]
+            cand = cand[scores[cand] >= kth]
+        order = np.lexsort((cand, -scores[cand]))[:depth]
+        return [(int(cand[i]), float(scores[cand[i]])) for i in order]
