@@ -7,8 +7,10 @@ import email.utils
 import io
 import logging
 import re
+import threading
 import zipfile
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,19 +72,48 @@ def _parse(fmt: str, data: bytes) -> tuple[dict[str, Any], list]:
         meta, text = _front_matter(text)
         if not text.strip():
             raise LoadError("no text after the front matter; add content or remove the file")
-        return meta, partition_md(text=_escape_hash_lines(text), languages=[""])
+        with _untagged_paragraphs():
+            return meta, partition_md(text=_escape_hash_lines(text), languages=[""])
     if fmt == "html":
         from unstructured.partition.html import partition_html
 
-        return _html_meta(text), partition_html(text=text, languages=[""])
+        with _untagged_paragraphs():
+            return _html_meta(text), partition_html(text=text, languages=[""])
     if fmt == "rst":
         from unstructured.partition.rst import partition_rst
 
         meta = _fields({m.group(1): m.group(2).strip() for m in _RST_FIELD.finditer(text)})
-        return meta, partition_rst(file=io.BytesIO(_RST_FIELD.sub("", text).encode()), languages=[""])
+        with _untagged_paragraphs():
+            return meta, partition_rst(file=io.BytesIO(_RST_FIELD.sub("", text).encode()), languages=[""])
     from unstructured.partition.text import partition_text
 
     return {}, partition_text(text=_title_line(text), languages=[""])
+
+
+_PARSER_LOCK = threading.RLock()
+
+
+@contextmanager
+def _untagged_paragraphs():
+    """unstructured's HTML parser (Markdown, HTML and reST go through it) runs spaCy's tagger and
+    sentence splitter on every paragraph only to call it NarrativeText rather than Text. The loader
+    treats both alike (headings come from the markup's tags), and that tagging was over half of the
+    parse time of the demo corpus (bench/RESULTS.md), so during our own calls it is skipped: every
+    paragraph is Text. Lists, tables, headings and addresses are classified as before. The swap is
+    undone after each call; the lock keeps two of our own parses from interleaving it."""
+    from unstructured.partition.html import parser
+
+    with _PARSER_LOCK:
+        saved = parser.is_possible_narrative_text
+        parser.is_possible_narrative_text = _not_tagged
+        try:
+            yield
+        finally:
+            parser.is_possible_narrative_text = saved
+
+
+def _not_tagged(text: str, *args: Any, **kwargs: Any) -> bool:
+    return False
 
 
 def _front_matter(text: str) -> tuple[dict[str, Any], str]:
