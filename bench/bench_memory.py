@@ -49,13 +49,14 @@ def child_build(args) -> dict:
     secs = time.perf_counter() - t
     vdir = current_version(Path(args.index))
     sizes = {f.name: f.stat().st_size for f in vdir.iterdir() if f.is_file()}
+    sizes["bm25"] = sum(f.stat().st_size for f in (vdir / "bm25").rglob("*") if f.is_file())
     import askcolleague
 
     return {"what": "build", "package": askcolleague.__file__, "embedder": args.embedder, "loader": args.loader, "corpus": str(corpus), "docs": r.docs, "chunks": r.chunks,
             "seconds": round(secs, 1), "rss_start_mb": round(base, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
             "index_mb": round(sum(sizes.values()) / 2**20, 1),
             "vectors_mb": round(sizes.get("vectors.faiss", 0) / 2**20, 1),
-            "store_mb": round(sizes.get("store.sqlite", 0) / 2**20, 1)}
+            "store_mb": round(sizes.get("store.sqlite", 0) / 2**20, 1), "bm25_mb": round(sizes["bm25"] / 2**20, 1)}
 
 
 def child_query(args) -> dict:

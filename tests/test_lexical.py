@@ -116,3 +116,36 @@ def test_demo_index_ranks_as_fts5(demo_index):
         assert got and all(i in set(allowed.tolist()) for i, _ in got)
     finally:
         idx.close()
+
+
+def test_index_without_postings_uses_fts5_and_damaged_postings_say_rebuild(demo_index, tmp_path):
+    import shutil
+
+    from askcolleague.errors import IndexFormatError
+    from askcolleague.index import current_version
+
+    idx = Index.open(demo_index)
+    try:
+        want = Retriever(idx).bm25("roll back a bad deploy", 10, None)
+    finally:
+        idx.close()
+    old = tmp_path / "old"
+    shutil.copytree(demo_index, old)
+    shutil.rmtree(current_version(old) / "bm25")  # as built by an earlier version
+    idx = Index.open(old)
+    try:
+        assert idx.bm25 is None
+        got = Retriever(idx).bm25("roll back a bad deploy", 10, None)
+        assert [i for i, _ in got] == [i for i, _ in want]
+    finally:
+        idx.close()
+    bad = tmp_path / "bad"
+    shutil.copytree(demo_index, bad)
+    docs = current_version(bad) / "bm25" / "docs.npy"
+    docs.write_bytes(docs.read_bytes()[:20])
+    idx = Index.open(bad)
+    try:
+        with pytest.raises(IndexFormatError, match=r"bm25: unreadable .*index build --rebuild"):
+            Retriever(idx).bm25("roll back a bad deploy", 10, None)
+    finally:
+        idx.close()
