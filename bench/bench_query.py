@@ -43,7 +43,7 @@ def main() -> None:
     if args.embedder:
         from askcolleague.embedder import get_embedder
 
-        emb = get_embedder(runtime=args.embedder, threads=1 if args.embedder != "torch" else 0)
+        emb = get_embedder(runtime=args.embedder)  # as Index.embedder: a question on 1 thread, batches on all
     asst = Assistant.from_index(args.index, embedder=emb)
     asst.warm_up()
     print(f"load + warm-up: {time.perf_counter() - t:.2f} s")
