@@ -75,6 +75,28 @@ def test_int8_safe_shares_the_model_id(torch_vectors, cache_dir):
     assert cos.min() >= 0.99, f"int8 'safe' min cosine {cos.min():.4f} < 0.99: it must not share the model id"
 
 
+def test_int8_smooth_default_shares_the_model_id(torch_vectors, cache_dir):
+    """The default int8 recipe (fused graph, SmoothQuant, int8 all but one MatMul) stays >= 0.99."""
+    import onnx
+
+    from askcolleague.embedder import BUNDLED_MODEL_ID
+    from askcolleague.onnx_embedder import INT8_SHARES_MODEL_ID, OnnxEmbedder
+
+    texts, ref = torch_vectors
+    emb = OnnxEmbedder(cache_dir=cache_dir, quantize="smooth")
+    cos = (emb.embed_batch(texts) * ref).sum(axis=1)
+    assert INT8_SHARES_MODEL_ID["smooth"] and emb.model_id == BUNDLED_MODEL_ID
+    assert cos.min() >= 0.99, f"int8 'smooth' min cosine {cos.min():.4f} < 0.99: it must not share the model id"
+    path = emb.model_path()
+    assert path.name.startswith("model.int8-smooth-") and not list(cache_dir.rglob("*.tmp"))
+    ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+    assert {"QAttention", "DynamicQuantizeLinear", "SkipLayerNormalization"} <= ops, ops  # fused and int8
+    # the runtime setting's default is this recipe
+    from askcolleague.embedder import get_embedder
+
+    assert get_embedder(runtime="onnx-int8").recipe == "smooth"
+
+
 def test_int8_fast_close_but_distinct_id(torch_vectors, cache_dir):
     """The "fast" recipe is close (mean >= 0.99) but not >= 0.99 everywhere: it gets its own id."""
     from askcolleague.embedder import BUNDLED_MODEL_ID
@@ -121,10 +143,10 @@ def test_runtime_setting_selects_the_embedder(monkeypatch):
     from askcolleague.onnx_embedder import OnnxEmbedder
 
     monkeypatch.delenv("ASKCOLLEAGUE_RUNTIME", raising=False)
-    assert isinstance(get_embedder(), OnnxEmbedder) and get_embedder().variant == "onnx-int8-safe"  # the default
+    assert isinstance(get_embedder(), OnnxEmbedder) and get_embedder().variant == "onnx-int8-smooth"  # the default
     assert get_embedder(runtime="onnx").variant == "onnx-fp32"
     assert isinstance(get_embedder(runtime="torch"), SentenceTransformerEmbedder)
-    assert get_embedder(runtime="onnx-int8").variant == "onnx-int8-safe"
+    assert get_embedder(runtime="onnx-int8").variant == "onnx-int8-smooth"
     monkeypatch.setenv("ASKCOLLEAGUE_RUNTIME", "torch")
     assert isinstance(get_embedder(), SentenceTransformerEmbedder)
     monkeypatch.setenv("ASKCOLLEAGUE_RUNTIME", "tpu")

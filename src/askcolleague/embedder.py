@@ -199,7 +199,7 @@ def get_embedder(model: str | None = None, batch_size: int = 32, threads: int = 
             else:
                 from .onnx_embedder import OnnxEmbedder
 
-                quantize = {"onnx": False, "onnx-int8": "safe", "onnx-int8-fast": "fast"}[runtime]
+                quantize = {"onnx": False, "onnx-int8": "smooth", "onnx-int8-fast": "fast"}[runtime]
                 _cache[key] = OnnxEmbedder(model or None, batch_size=batch_size, threads=threads,
                                            quantize=quantize, fallback=True)
         return _cache[key]

@@ -19,8 +19,9 @@ graph) and L2-normalised, exactly as sentence-transformers' Pooling + Normalize 
 Agreement with the torch model is measured by ``bench/bench_onnx.py`` and checked by
 ``tests/test_onnx_embedder.py``: fp32 vectors are the same model (cosine > 0.9999), so an
 ``OnnxEmbedder`` keeps the torch embedder's ``model_id`` and can read and update indexes built
-with torch. An int8 recipe keeps it only when its agreement is >= 0.99 ("safe"); the faster
-"fast" recipe (min cosine ~0.98) records ``<id>+onnx-int8`` and an index refuses to mix them.
+with torch. An int8 recipe keeps it only when its agreement is >= 0.99 ("smooth", the default, and
+"safe"); the "fast" recipe (min cosine ~0.98) records ``<id>+onnx-int8`` and an index refuses to
+mix them.
 """
 from __future__ import annotations
 
@@ -48,14 +49,17 @@ INT8_SUFFIX = "+onnx-int8"
 # most. Agreement with torch measured by bench/bench_onnx.py on 410 demo-corpus sentences/passages:
 #   "fast": FFN down-projections fp32, the rest int8 — min cosine 0.983, mean 0.996 (~2x fp32 speed)
 #   "safe": whole FFN fp32, attention int8        — min cosine 0.995, mean 0.9985 (~1.2x)
+#   "smooth" (the default, int8_smooth.py): fused graph, SmoothQuant scaling, all int8 but layer 0's
+#            FFN down-projection — min cosine 0.9966, mean 0.9986 (~2.5x torch, ~1.6x "safe")
 INT8_RECIPES: dict[str, tuple[str, ...]] = {
     "fast": (r"layer\.\d+/output/dense/MatMul$",),
     "safe": (r"layer\.\d+/output/dense/MatMul$", r"intermediate/dense/MatMul$"),
+    "smooth": (r"^/model/encoder/layer\.0/output/dense/MatMul$",),  # (= int8_smooth.KEEP_FP32)
 }
 # A recipe may keep the bundled model's id (its vectors can be mixed with torch ones in one index)
 # only when its measured minimum cosine against torch is >= 0.99; the others get `<id>+onnx-int8`,
 # so an index built with them refuses any other embedder (and vice versa).
-INT8_SHARES_MODEL_ID = {"fast": False, "safe": True}
+INT8_SHARES_MODEL_ID = {"fast": False, "safe": True, "smooth": True}
 INT8_EXCLUDE = INT8_RECIPES["fast"]
 
 
@@ -225,7 +229,7 @@ class OnnxEmbedder(Embedder):
     def __init__(self, path: str | Path | None = None, batch_size: int = 64, threads: int = 0,
                  quantize: bool | str = False, cache_dir: str | Path | None = None,
                  int8_exclude: tuple[str, ...] | None = None, fallback: bool = False) -> None:
-        """`quantize`: False (fp32), True or "fast", or "safe" (see INT8_RECIPES).
+        """`quantize`: False (fp32), True or "fast", "safe" or "smooth" (see INT8_RECIPES).
 
         `int8_exclude` (benchmarks only) overrides the recipe's fp32 MatMuls; such vectors always get
         a distinct model id. `fallback`: when the export or the session fails, warn and embed with
@@ -294,7 +298,14 @@ class OnnxEmbedder(Embedder):
         """The cached .onnx file for this variant, exported (and quantised) on first use."""
         d = self.cache_dir / cached_model_hash(self.folder, self.cache_dir)
         fp32 = d / "model.onnx"
-        target = d / f"model.int8-{int8_tag(self.int8_exclude)}.onnx" if self.quantize else fp32
+        smooth = self.recipe == "smooth" and self.int8_exclude == INT8_RECIPES["smooth"]
+        if smooth:
+            from . import int8_smooth
+
+            tag = hashlib.sha256(int8_smooth.RECIPE.encode()).hexdigest()[:8]
+            target = d / f"model.int8-smooth-{tag}.onnx"
+        else:
+            target = d / f"model.int8-{int8_tag(self.int8_exclude)}.onnx" if self.quantize else fp32
         if target.is_file():
             return target
         d.mkdir(parents=True, exist_ok=True)
@@ -303,7 +314,9 @@ class OnnxEmbedder(Embedder):
             try:
                 if not fp32.is_file():
                     export_onnx(self.folder, fp32)
-                if self.quantize and not target.is_file():
+                if smooth and not target.is_file():
+                    int8_smooth.build(fp32, target, self.folder, self.max_tokens)
+                elif self.quantize and not target.is_file():
                     quantize_int8(fp32, target, self.int8_exclude)
             finally:
                 fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
