@@ -1,6 +1,6 @@
 """Retrieval/answer quality on eval/demo.yaml with the torch model vs the ONNX runtimes.
 
-    python bench/bench_eval_onnx.py [--kinds torch,onnx-fp32,int8-fast,int8-safe] [--modes hybrid,dense]
+    python bench/bench_eval_onnx.py [--kinds torch,onnx-fp32,int8-fast,int8-safe,int8-smooth] [--modes hybrid,dense]
 
 For each runtime: build the demo index (ingest/demo + people.yaml) with that embedder into a temp
 folder, then run `askcolleague.evaluation.evaluate` with an Assistant using the same embedder, and
@@ -23,7 +23,7 @@ from bench_onnx import make  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kinds", default="torch,int8-fast,int8-safe")
+    ap.add_argument("--kinds", default="torch,int8-safe,int8-smooth")
     ap.add_argument("--modes", default="hybrid,dense")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "eval_onnx.json"))

@@ -28,7 +28,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chunk_tokens", 200, "Token budget of a chunk in the embedding model's tokenizer (context line included; model limit 256).", int),
     Setting("chunk_overlap", 32, "Tokens of overlap between consecutive chunks of one long section.", int),
     Setting("max_file_mb", 50.0, "Files larger than this many MB are skipped with a warning (a `.zip` export may expand to 10× this).", float),
-    Setting("runtime", "onnx-int8", "Embedding runtime: `onnx-int8` (ONNX Runtime, attention int8 and FFN fp32: cosine >= 0.99 of the fp32 model, ~1.5x torch), `onnx` (fp32, the same vectors as torch), `onnx-int8-fast` (int8 except the FFN down-projections, ~2x; its indexes record their own model id) or `torch` (sentence-transformers).", str),
+    Setting("runtime", "onnx-int8", "Embedding runtime: `onnx-int8` (ONNX Runtime, fused graph with SmoothQuant scaling, int8 but for one MatMul: cosine >= 0.99 of the fp32 model, ~2.4x torch), `onnx` (fp32, the same vectors as torch), `onnx-int8-fast` (an older int8 recipe, ~2x torch at cosine 0.98; kept so that indexes built with it, which record their own model id, still open) or `torch` (sentence-transformers).", str),
     Setting("batch_size", 32, "Embedding batch size (texts are length-sorted first).", int),
     Setting("threads", 0, "Threads for embedding (0 = all cores).", int),
     Setting("k", 8, "Passages retrieved for an answer.", int),
