@@ -154,6 +154,9 @@ class RealQueryEmbedder(Embedder):
     def _embed(self, texts: list[str]) -> np.ndarray:
         return self.inner._embed(texts)
 
+    def describe(self) -> dict:
+        return {**super().describe(), "runtime": self.runtime}
+
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         return self.inner.token_offsets(text)
 

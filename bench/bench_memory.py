@@ -75,7 +75,7 @@ def child_query(args) -> dict:
     after_load = rss_mb()
     qs = queries(Path(args.corpus) if args.corpus else None, n=30)
     ret, lat, _ = time_questions(asst, qs, args.rounds)
-    return {"what": "query", "embedder": args.embedder, "query_runtime": getattr(asst.embedder, "runtime", None) or asst.embedder.describe().get("runtime", "torch"), "chunks": int(asst.index.faiss.ntotal),
+    return {"what": "query", "embedder": args.embedder, "query_runtime": asst.embedder.describe().get("runtime", "torch"), "chunks": int(asst.index.faiss.ntotal),
             "questions": len(lat), "load_s": round(load_s, 2), "rss_start_mb": round(base, 1),
             "rss_after_load_mb": round(after_load, 1), "rss_end_mb": round(rss_mb(), 1),
             "peak_rss_mb": round(peak_rss_mb(), 1),

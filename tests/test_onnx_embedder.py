@@ -63,37 +63,32 @@ def test_fp32_matches_torch(torch_vectors, cache_dir):
     assert not list(cache_dir.rglob("*.tmp"))
 
 
-def test_int8_safe_shares_the_model_id(torch_vectors, cache_dir):
-    """The "safe" recipe agrees at >= 0.99 cosine everywhere, so it may keep the bundled id."""
+@pytest.mark.parametrize("recipe", ["safe", "smooth"])
+def test_int8_recipe_shares_the_model_id(torch_vectors, cache_dir, recipe):
+    """The "safe" and "smooth" (default) recipes agree at >= 0.99 cosine everywhere, so they may keep
+    the bundled id."""
     from askcolleague.embedder import BUNDLED_MODEL_ID
     from askcolleague.onnx_embedder import INT8_SHARES_MODEL_ID, OnnxEmbedder
 
     texts, ref = torch_vectors
-    emb = OnnxEmbedder(cache_dir=cache_dir, quantize="safe")
+    emb = OnnxEmbedder(cache_dir=cache_dir, quantize=recipe)
     cos = (emb.embed_batch(texts) * ref).sum(axis=1)
-    assert INT8_SHARES_MODEL_ID["safe"] and emb.model_id == BUNDLED_MODEL_ID
-    assert cos.min() >= 0.99, f"int8 'safe' min cosine {cos.min():.4f} < 0.99: it must not share the model id"
+    assert INT8_SHARES_MODEL_ID[recipe] and emb.model_id == BUNDLED_MODEL_ID
+    assert cos.min() >= 0.99, f"int8 {recipe!r} min cosine {cos.min():.4f} < 0.99: it must not share the model id"
 
 
-def test_int8_smooth_default_shares_the_model_id(torch_vectors, cache_dir):
-    """The default int8 recipe (fused graph, SmoothQuant, int8 all but one MatMul) stays >= 0.99."""
+def test_int8_smooth_is_fused_int8_and_the_default(cache_dir):
+    """The default int8 recipe's file: fused graph, SmoothQuant, int8 all but one MatMul."""
     import onnx
 
-    from askcolleague.embedder import BUNDLED_MODEL_ID
-    from askcolleague.onnx_embedder import INT8_SHARES_MODEL_ID, OnnxEmbedder
+    from askcolleague.embedder import get_embedder
+    from askcolleague.onnx_embedder import OnnxEmbedder
 
-    texts, ref = torch_vectors
-    emb = OnnxEmbedder(cache_dir=cache_dir, quantize="smooth")
-    cos = (emb.embed_batch(texts) * ref).sum(axis=1)
-    assert INT8_SHARES_MODEL_ID["smooth"] and emb.model_id == BUNDLED_MODEL_ID
-    assert cos.min() >= 0.99, f"int8 'smooth' min cosine {cos.min():.4f} < 0.99: it must not share the model id"
-    path = emb.model_path()
+    path = OnnxEmbedder(cache_dir=cache_dir, quantize="smooth").model_path()
     assert path.name.startswith("model.int8-smooth-") and not list(cache_dir.rglob("*.tmp"))
     ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
     assert {"QAttention", "DynamicQuantizeLinear", "SkipLayerNormalization"} <= ops, ops  # fused and int8
     # the runtime setting's default is this recipe
-    from askcolleague.embedder import get_embedder
-
     assert get_embedder(runtime="onnx-int8").recipe == "smooth"
 
 

@@ -623,9 +623,7 @@ def build(
             "vectors": {"file": "vectors.faiss", "faiss": "IndexIDMap2(IndexFlatIP)", "metric": "inner product",
                         "normalized": True, "ids": "chunks.id in store.sqlite"},
             "store": {"file": "store.sqlite", "engine": "sqlite3", "fts": "fts5 porter unicode61"},
-            "lexical": {"folder": lexical.FOLDER, "format": lex["format"], "scoring": "FTS5 bm25()",
-                        "k1": lex["k1"], "b": lex["b"], "weights": lex["weights"], "terms": lex["terms"],
-                        "postings": lex["postings"]},
+            "lexical": {"folder": lexical.FOLDER, "scoring": "FTS5 bm25()", **lex},
             "roots": [{"given": str(r), "path": str(Path(r).absolute())} for r in roots],
             "people_files": [{"given": str(p), "path": str(Path(p).absolute()), "key": people_keys.get(str(p))}
                              for p in all_people_files],

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import int8_smooth
 from .embedder import BUNDLED_MODEL_ID, Embedder, SentenceTransformerEmbedder
 from .errors import ConfigError
 
@@ -54,7 +55,7 @@ INT8_SUFFIX = "+onnx-int8"
 INT8_RECIPES: dict[str, tuple[str, ...]] = {
     "fast": (r"layer\.\d+/output/dense/MatMul$",),
     "safe": (r"layer\.\d+/output/dense/MatMul$", r"intermediate/dense/MatMul$"),
-    "smooth": (r"^/model/encoder/layer\.0/output/dense/MatMul$",),  # (= int8_smooth.KEEP_FP32)
+    "smooth": int8_smooth.KEEP_FP32,
 }
 # A recipe may keep the bundled model's id (its vectors can be mixed with torch ones in one index)
 # only when its measured minimum cosine against torch is >= 0.99; the others get `<id>+onnx-int8`,
@@ -300,8 +301,6 @@ class OnnxEmbedder(Embedder):
         fp32 = d / "model.onnx"
         smooth = self.recipe == "smooth" and self.int8_exclude == INT8_RECIPES["smooth"]
         if smooth:
-            from . import int8_smooth
-
             tag = hashlib.sha256(int8_smooth.RECIPE.encode()).hexdigest()[:8]
             target = d / f"model.int8-smooth-{tag}.onnx"
         else:
