@@ -102,7 +102,8 @@ def test_counts_respect_visibility(acl_index):
                               "--json", *extra], capture_output=True, text=True, check=True).stdout
         return {p["name"]: p["wrote"] for p in json.loads(out)}
     assert counts()["Fiona Finance"] == {"document": 1, "message": 1}
-    assert counts("--as", "Paul Public")["Fiona Finance"] == {}
+    assert "Fiona Finance" not in counts("--as", "Paul Public")  # nothing of hers visible: not listed
+    assert counts("--as", "Gus Guest")["Fiona Finance"] == {"message": 1}
     out = subprocess.run([sys.executable, "-m", "askcolleague", "ask", "Bluefin acquisition price", "--index",
                           str(acl_index), "--as", "Paul Public", "--json"], capture_output=True, text=True, check=True)
     assert "42 million" not in out.stdout

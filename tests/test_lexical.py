@@ -149,3 +149,68 @@ def test_index_without_postings_uses_fts5_and_damaged_postings_say_rebuild(demo_
             Retriever(idx).bm25("roll back a bad deploy", 10, None)
     finally:
         idx.close()
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_visible_statistics_equal_fts5_over_the_visible_rows(tmp_path, seed):
+    """With some chunks hidden, the scores are FTS5's bm25() over a table of the visible rows alone."""
+    rows = _corpus(seed, 300)
+    lexical.build(_fts_db(rows), len(rows), tmp_path / "bm25")
+    lex = lexical.Bm25Index(tmp_path / "bm25")
+    assert lex.visible_statistics
+    rnd = random.Random(seed)
+    visible = np.array([rnd.random() < 0.4 for _ in rows])
+    ref_db = sqlite3.connect(":memory:")
+    ref_db.execute("CREATE TABLE chunks(id INTEGER PRIMARY KEY, text TEXT, title TEXT, section TEXT)")
+    ref_db.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, title, section, content='chunks', "
+                   "content_rowid='id', tokenize='porter unicode61')")
+    ref_db.executemany("INSERT INTO chunks VALUES (?,?,?,?)", [(i, *r) for i, r in enumerate(rows) if visible[i]])
+    ref_db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+    for _ in range(30):
+        words = [w for w in dict.fromkeys(rnd.choice(WORDS).lower() for _ in range(rnd.randint(1, 4)))
+                 if "." not in w and "_" not in w]
+        if not words:
+            continue
+        ref = _fts5_reference(ref_db, words)
+        got = dict(lex.search(words, depth=10_000, visible=visible, allowed=np.flatnonzero(visible)))
+        assert set(got) == set(ref), words
+        for i, s in ref.items():
+            assert got[i] == pytest.approx(s, rel=2e-5, abs=1e-6), (words, i)
+    # everything visible: the precomputed impacts, unchanged
+    words = ["kafka", "deploy"]
+    assert lex.search(words, 50, visible=np.ones(len(rows), dtype=bool)) == lex.search(words, 50)
+
+
+def test_hidden_words_do_not_reorder_visible_passages(tmp_path, fake_embedder):
+    """The BM25 side channel: an asker's ranking of two visible passages is the one an index of
+    only the visible files gives, whatever words the hidden passages contain."""
+    from askcolleague.answer import Assistant
+    from askcolleague.index import build
+
+    def write(root, hidden: bool):
+        root.mkdir(parents=True)
+        (root / "a.md").write_text("# Consumer lag\n\nThe kafka consumer lag alarm fires when the kafka "
+                                   "offset falls behind by a minute.\n")
+        (root / "b.md").write_text("# Offsets\n\nReset the offset of a consumer group with the offset tool; "
+                                   "commit the offset after every batch.\n")
+        for i in range(20):
+            (root / f"note{i}.md").write_text(f"# Note {i}\n\nThe canteen menu for week {i} has soup and bread.\n")
+        if hidden:
+            for i in range(30):
+                (root / f"secret{i}.md").write_text(f"---\ngroups: [finance]\n---\n# Deal {i}\n\nThe kafka "
+                                                    f"cluster bill for deal {i}: kafka, kafka and more kafka.\n")
+    orders = {}
+    for name, hidden in (("all", True), ("visible-only", False)):
+        write(tmp_path / name, hidden)
+        build([tmp_path / name], tmp_path / f"idx-{name}", embedder=fake_embedder, warn=lambda m: None)
+        asst = Assistant.from_index(tmp_path / f"idx-{name}", embedder=fake_embedder)
+        hits = asst.retriever.search("kafka offset", k=5, mode="bm25",
+                                     filters=Filters(groups=["engineering"]))
+        orders[name] = [(h.row["title"], round(h.bm25, 4)) for h in hits if h.row["title"] in ("Consumer lag", "Offsets")]
+        unfiltered = asst.retriever.search("kafka offset", k=10, mode="bm25")
+        orders[name + "-global"] = [h.row["title"] for h in unfiltered if not h.row["groups"]]
+    assert orders["all"] == orders["visible-only"]
+    assert [t for t, _ in orders["all"]] == ["Consumer lag", "Offsets"]
+    # (corpus-wide statistics, as before the fix, flip them: the hidden passages make 'offset' common)
+    # corpus-wide statistics (no access control) flip them: the hidden passages make 'kafka' common
+    assert orders["all-global"] == ["Offsets", "Consumer lag"]

@@ -160,15 +160,36 @@ def _same(a: str, b: str) -> bool:
     return a in b or b in a
 
 
-def _authors(store, chunk_row: dict, links: dict[int, list]) -> list[dict]:
+def _authors(store, chunk_row: dict, links: dict[int, list], groups: list[str] | None = None) -> list[dict]:
+    """The citation's authors: {name, email, url} from their people records; with access control
+    (`groups`), a person whose profile the asker may not see is shown as the passage itself names them."""
+    pids = [pid for pid, role, _w in links.get(chunk_row["id"], []) if role in ("author", "profile")]
+    shown = store.visible_profiles(pids, groups)
     out = []
-    for pid, role, _w in links.get(chunk_row["id"], []):
-        if role not in ("author", "profile"):
-            continue
+    for pid in pids:
         p = store.person(pid)
         if p:
-            out.append({"name": p.name, "email": p.email, "url": p.link()})
+            card = p if pid in shown else as_seen(p, [chunk_row])
+            out.append({"name": card.name, "email": card.email, "url": card.link()})
     return out
+
+
+def as_seen(p: Person, rows: list[dict]) -> Person:
+    """What may be shown of a person whose profile is hidden from the asker: only the name and email
+    the visible passages `rows` themselves carry for them — no title, team, profile link or handle."""
+    from .people import normalize_name, person_id_for
+
+    names = {normalize_name(n) for n in [p.name, *p.aliases] if n}
+    emails = {e.lower() for e in [p.email, *(a for a in p.aliases if "@" in a)] if e}
+    refs = [a for r in rows for a in r.get("authors") or []]
+    mine = [a for a in refs if (a.get("email") or "").lower() in emails
+            or (a.get("name") and normalize_name(a["name"]) in names)]
+    if not mine and len(refs) == 1:
+        mine = refs
+    name = next((a["name"] for a in mine if a.get("name")), None)
+    email = next((a["email"].lower() for a in mine if a.get("email")), None)
+    name = name or email or p.name
+    return Person(name=name, email=email, person_id=person_id_for(name, email), has_profile=False)
 
 
 # ------------------------------------------------------------------------------------------
@@ -247,11 +268,11 @@ class Assistant:
             answer = Answer(question, "", True, "extractive", None, [], [], [], {},
                             retrieval_mode=mode)
         elif self._use_llm(llm):
-            answer = self._llm_answer(question, qterms, qvec, hits, mode, on_token)
+            answer = self._llm_answer(question, qterms, qvec, hits, mode, on_token, groups)
         else:
-            answer = self._extractive(question, qterms, qvec, hits, mode)
+            answer = self._extractive(question, qterms, qvec, hits, mode, groups)
         t2 = time.perf_counter()
-        answer.people = self.rank_people(pool, answer.citations, qvec)
+        answer.people = self.rank_people(pool, answer.citations, qvec, groups=groups)
         t3 = time.perf_counter()
         if abstain:
             answer.answer = self._abstain_text(answer.people)
@@ -304,23 +325,26 @@ class Assistant:
     def _use_llm(self, llm: bool | None) -> bool:
         return llm is not False and bool(self.settings.llm_base_url)
 
-    def _llm_answer(self, question, qterms, qvec, hits: list[Hit], mode: str, on_token) -> Answer:
+    def _llm_answer(self, question, qterms, qvec, hits: list[Hit], mode: str, on_token,
+                    groups: list[str] | None = None) -> Answer:
         """Generate with the LLM, check every [n]; fall back to the extractive answer with the reason."""
         from .llm import generate
 
-        passages = [dict(h.row, authors=_authors(self.index.store, h.row, self.index.store.links_for([h.id])))
+        passages = [dict(h.row, authors=_authors(self.index.store, h.row, self.index.store.links_for([h.id]), groups))
                     for h in hits]
         res = generate(question, passages, self.settings, self.embedder, on_token=on_token)
         if res.reason:
-            ans = self._extractive(question, qterms, qvec, hits, mode)
+            ans = self._extractive(question, qterms, qvec, hits, mode, groups)
             ans.fallback_reason = res.reason
             return ans
-        ans = self._compose(question, hits, [(i, s) for i, s in res.support], mode, text=res.text, llm_mode=True)
+        ans = self._compose(question, hits, [(i, s) for i, s in res.support], mode, text=res.text, llm_mode=True,
+                            groups=groups)
         ans.unsupported_sentences = res.unsupported
         return ans
 
     # -- extractive answer -----------------------------------------------------------------
-    def _extractive(self, question: str, qterms: set[str], qvec, hits: list[Hit], mode: str) -> Answer:
+    def _extractive(self, question: str, qterms: set[str], qvec, hits: list[Hit], mode: str,
+                    groups: list[str] | None = None) -> Answer:
         cands: list[tuple[int, str]] = []  # (hit index, sentence)
         for hi, h in enumerate(hits):
             sents = sentences(h.row["text"])
@@ -363,10 +387,10 @@ class Assistant:
             chosen.append(ci)
         # keep passage order, then sentence order within a passage, for readability
         chosen.sort()
-        return self._compose(question, hits, [(cands[ci][0], cands[ci][1]) for ci in chosen], mode)
+        return self._compose(question, hits, [(cands[ci][0], cands[ci][1]) for ci in chosen], mode, groups=groups)
 
     def _compose(self, question: str, hits: list[Hit], picks: list[tuple[int, str]], mode: str,
-                 text: str | None = None, llm_mode: bool = False) -> Answer:
+                 text: str | None = None, llm_mode: bool = False, groups: list[str] | None = None) -> Answer:
         """Number passages in order of first citation; list only cited ones; the rest are more results."""
         number: dict[int, int] = {}
         parts = []
@@ -377,28 +401,31 @@ class Assistant:
             highlights.setdefault(hi, []).append(s)
             parts.append(f"{s} [{number[hi]}]")
         links = self.index.store.links_for([h.id for h in hits])
-        cites = [self._citation(hits[hi], n, links, highlights.get(hi, [])) for hi, n in
+        cites = [self._citation(hits[hi], n, links, highlights.get(hi, []), groups) for hi, n in
                  sorted(number.items(), key=lambda kv: kv[1])]
-        more = [self._citation(h, 0, links, []) for i, h in enumerate(hits) if i not in number]
+        more = [self._citation(h, 0, links, [], groups) for i, h in enumerate(hits) if i not in number]
         return Answer(question, text if text is not None else " ".join(parts), False,
                       "llm" if llm_mode else "extractive", None, cites, [], [], {}, more, retrieval_mode=mode)
 
-    def _citation(self, h: Hit, n: int, links, highlights: list[str]) -> Citation:
+    def _citation(self, h: Hit, n: int, links, highlights: list[str], groups: list[str] | None = None) -> Citation:
         r = h.row
         return Citation(n=n, chunk_id=r["chunk_id"], doc_id=r["doc_id"], title=r["title"], section=r["section"],
                         text=r["text"], url=r["url"], source_type=r["source_type"], date=r["date"],
-                        score=round(h.score, 6), authors=_authors(self.index.store, r, links),
+                        score=round(h.score, 6), authors=_authors(self.index.store, r, links, groups),
                         highlights=highlights)
 
     # -- people ----------------------------------------------------------------------------
-    def rank_people(self, pool: list[Hit], citations: list[Citation], qvec, limit: int = 5) -> list[PersonHit]:
+    def rank_people(self, pool: list[Hit], citations: list[Citation], qvec, limit: int = 5,
+                    groups: list[str] | None = None) -> list[PersonHit]:
         """Balog et al. 2006 Model 2: score(p) = Σ_d rel(d) · w(p, d), over the retrieved pool.
 
         rel(d) ≈ p(q|d): a softmax-like weight of the chunk's cosine similarity to the question,
         exp((cos - cos_best) / 0.05), so passages far less relevant than the best add little (in bm25
         mode, the fused score normalised to the best). w(p, d) is 1/#authors for an author (half
         for words quoted from them in someone else's message) and 0.7 for a profile's own chunk;
-        optional recency decay (ASKCOLLEAGUE_PEOPLE_HALF_LIFE_DAYS).
+        optional recency decay (ASKCOLLEAGUE_PEOPLE_HALF_LIFE_DAYS). With access control (`groups`),
+        a card's title, team, link and email come from the profile only when the asker may see the
+        profile; otherwise only the name and email the visible evidence carries (see as_seen).
         """
         if not pool:
             return []
@@ -435,6 +462,7 @@ class Assistant:
         if not ranked:
             return []
         best = ranked[0][1]
+        shown = self.index.store.visible_profiles([pid for pid, _ in ranked], groups)
         out = []
         for pid, s in ranked:
             if s < best * 0.15:
@@ -442,6 +470,8 @@ class Assistant:
             p = self._people.get(pid) or self.index.store.person(pid)
             if p is None:
                 continue
+            if pid not in shown:
+                p = as_seen(p, [h.row for _, h in evidence[pid]])
             ev = []
             seen_docs = set()
             for _, h in sorted(evidence[pid], key=lambda t: -t[0]):
@@ -450,7 +480,7 @@ class Assistant:
                 seen_docs.add(h.row["doc_id"])
                 ev.append({"chunk_id": h.row["chunk_id"], "n": cited.get(h.row["chunk_id"]),
                            "title": h.row["title"], "url": h.row["url"], "source_type": h.row["source_type"]})
-            out.append(PersonHit(person_id=pid, name=p.name, email=p.email, url=p.link(), title=p.title,
+            out.append(PersonHit(person_id=p.person_id, name=p.name, email=p.email, url=p.link(), title=p.title,
                                  team=p.team, score=round(s, 4), evidence=ev, has_profile=p.has_profile))
         return out
 

@@ -207,8 +207,17 @@ def people_cmd(words, index, k, as_person, as_json) -> None:
             groups = Assistant.from_index(path, settings).groups_for(as_person)
         idx = Index.open(path, settings)
         counts = idx.store.people_counts(groups)
+        everyone = idx.store.people()
+        shown = idx.store.visible_profiles([p.person_id for p in everyone], groups)
         rows = []
-        for p in idx.store.people():
+        for p in everyone:
+            if p.person_id not in shown:
+                if groups is not None and p.person_id not in counts:
+                    continue  # neither their profile nor anything they wrote is visible to this asker
+                if p.has_profile:  # a hidden profile: only what their visible writing says of them
+                    from .answer import as_seen
+
+                    p = as_seen(p, idx.store.authored_rows(p.person_id, groups, limit=5))
             d = p.to_dict()
             d["link"] = p.link()
             d["wrote"] = counts.get(p.person_id, {})

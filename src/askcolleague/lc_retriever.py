@@ -43,4 +43,4 @@ class AskColleagueRetriever(BaseRetriever):
         return [Document(page_content=h.row["text"], metadata={
             "chunk_id": h.row["chunk_id"], "doc_id": h.row["doc_id"], "title": h.row["title"],
             "section": h.row["section"], "url": h.row["url"], "source_type": h.row["source_type"],
-            "date": h.row["date"], "score": h.score, "authors": _authors(store, h.row, links)}) for h in hits]
+            "date": h.row["date"], "score": h.score, "authors": _authors(store, h.row, links, f.get("groups"))}) for h in hits]

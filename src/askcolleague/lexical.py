@@ -10,6 +10,8 @@ stems) and stores, per term, the chunk ids and each posting's precomputed BM25 i
     <version>/bm25/offsets.npy    int64 [n_terms + 1]: term t's postings are [offsets[t], offsets[t+1])
     <version>/bm25/docs.npy       int32 chunk ids (= FAISS ids)
     <version>/bm25/impacts.npy    float32 idf(t) * f(k1+1) / (f + k1(1 - b + b*D/avgdl))
+    <version>/bm25/freqs.npy      float32 f of each posting (column-weighted term frequency)
+    <version>/bm25/lengths.npy    float32 D of each chunk (tokens in all columns)
 
 A question's score for a chunk is the sum of its terms' impacts: the same formula as FTS5's
 ``bm25(chunks_fts, 1.0, 0.5, 0.5)`` (f = column-weighted frequency, D = tokens in all columns,
@@ -17,6 +19,12 @@ idf = ln((N - n + 0.5)/(n + 0.5)), at least 1e-6), checked against SQLite by tes
 The arrays are memory-mapped, so opening an index stays instant and the pages are shared between
 processes. One difference from FTS5's MATCH: a question word that FTS5 splits into several tokens
 ("on-call") counts as those separate terms, not as a phrase.
+
+Access control: the impacts hold corpus-wide statistics (N, each term's document frequency, avgdl),
+so with them the order of two visible passages would depend on words only hidden passages contain.
+When the asker may not see every chunk, ``search(..., visible=mask)`` recomputes idf and avgdl over
+the visible chunks alone from ``freqs.npy`` and ``lengths.npy``: the scores are exactly FTS5's
+``bm25()`` over a table holding only what the asker may see (tests/test_lexical.py).
 """
 from __future__ import annotations
 
@@ -84,9 +92,12 @@ def build(db: sqlite3.Connection, n_rows: int, out: Path, fts: str = "chunks_fts
     np.save(out / "offsets.npy", offsets)
     np.save(out / "docs.npy", docs.astype(np.int32))
     np.save(out / "impacts.npy", impacts.astype(np.float32))
+    np.save(out / "freqs.npy", freq.astype(np.float32))
+    np.save(out / "lengths.npy", dl.astype(np.float32))
     (out / "terms.json").write_text(json.dumps(terms, ensure_ascii=False))
     meta = {"format": FORMAT, "k1": K1, "b": B, "weights": WEIGHTS, "rows": n_rows, "terms": len(terms),
-            "postings": int(len(docs)), "avgdl": avgdl, "tokenizer": "fts5 porter unicode61"}
+            "postings": int(len(docs)), "avgdl": avgdl, "tokenizer": "fts5 porter unicode61",
+            "visible_statistics": True}
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     return meta
 
@@ -124,6 +135,17 @@ class Bm25Index:
         self.impacts = np.load(self.folder / "impacts.npy", mmap_mode="r")
         self.term_ids = {t: i for i, t in enumerate(json.loads((self.folder / "terms.json").read_text()))}
         self.n = int(self.meta["rows"])
+        # per-posting frequencies and chunk lengths, for statistics over the visible chunks; absent
+        # in indexes built before they existed (those score with corpus-wide statistics)
+        stats = (self.folder / "freqs.npy").is_file() and (self.folder / "lengths.npy").is_file()
+        self.freqs = np.load(self.folder / "freqs.npy", mmap_mode="r") if stats else None
+        self.lengths = np.load(self.folder / "lengths.npy", mmap_mode="r") if stats else None
+        self._visible_dl: dict[bytes, tuple[int, float]] = {}
+
+    @property
+    def visible_statistics(self) -> bool:
+        """Whether scores can use statistics over the visible chunks only (see the module docstring)."""
+        return self.freqs is not None
 
     @classmethod
     def open(cls, vdir: Path) -> "Bm25Index | None":
@@ -133,15 +155,48 @@ class Bm25Index:
             return None
         return cls(folder)
 
-    def search(self, words: list[str], depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """The top `depth` (chunk id, score) for question words, best first (ties: lower id first)."""
+    def _visible_stats(self, visible: np.ndarray) -> tuple[int, float]:
+        """(N, avgdl) over the chunks of a visibility mask; cached per mask (one per set of groups)."""
+        key = np.packbits(visible).tobytes()
+        got = self._visible_dl.get(key)
+        if got is None:
+            n = int(visible.sum())
+            got = (n, float(np.asarray(self.lengths, dtype=np.float64)[visible].sum() / n) if n else 1.0)
+            if len(self._visible_dl) >= 64:
+                self._visible_dl.clear()
+            self._visible_dl[key] = got
+        return got
+
+    def search(self, words: list[str], depth: int, allowed: np.ndarray | None = None,
+               visible: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The top `depth` (chunk id, score) for question words, best first (ties: lower id first).
+
+        `allowed`: chunk ids that may be returned (filters). `visible`: a boolean mask of the chunks
+        the asker may see; when some are hidden (and the index has the statistics) idf and avgdl are
+        computed over the visible chunks only, so hidden text cannot change a visible passage's score.
+        """
         tids = [self.term_ids[t] for t in fts5_terms(words) if t in self.term_ids]
         if not tids or depth <= 0:
             return []
         scores = np.zeros(self.n, dtype=np.float32)
+        own = visible is not None and self.freqs is not None and len(visible) == self.n and not visible.all()
+        if own:
+            n_vis, avgdl = self._visible_stats(visible)
         for t in tids:
             s, e = int(self.offsets[t]), int(self.offsets[t + 1])
-            scores[self.docs[s:e]] += self.impacts[s:e]  # (a term's postings hold each chunk once)
+            if not own:
+                scores[self.docs[s:e]] += self.impacts[s:e]  # (a term's postings hold each chunk once)
+                continue
+            docs = np.asarray(self.docs[s:e])
+            seen = visible[docs]
+            docs = docs[seen]
+            if not len(docs):
+                continue
+            df = len(docs)
+            idf = max(np.log((n_vis - df + 0.5) / (df + 0.5)), 1e-6)  # FTS5: at least 1e-6
+            f = np.asarray(self.freqs[s:e], dtype=np.float64)[seen]
+            norm = K1 * (1 - B + B * self.lengths[docs].astype(np.float64) / (avgdl or 1.0))
+            scores[docs] += (idf * (f * (K1 + 1)) / (f + norm)).astype(np.float32)
         if allowed is not None:
             keep = np.zeros(self.n, dtype=bool)
             keep[allowed[(allowed >= 0) & (allowed < self.n)]] = True

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -83,6 +84,8 @@ class Retriever:
         self.rrf_k = rrf_k
         self.max_per_doc = max_per_doc
         self.n = index.faiss.ntotal
+        self._visible: dict[tuple[str, ...], np.ndarray] = {}
+        self._visible_lock = threading.Lock()
 
     # -- filters ---------------------------------------------------------------------------
     def person_ids(self, person: str) -> list[str]:
@@ -96,6 +99,25 @@ class Retriever:
                     or key in {normalize_name(n) for n in names} or low == p.person_id):
                 out.append(p.person_id)
         return out
+
+    def visible_mask(self, groups: list[str] | None) -> np.ndarray | None:
+        """A boolean mask over chunk ids of what an asker in `groups` may see (None: no access
+        control). Cached per set of groups: an index version never changes."""
+        if groups is None:
+            return None
+        key = tuple(sorted(set(groups)))
+        mask = self._visible.get(key)
+        if mask is None:
+            cond, args = visible_sql(list(key))
+            ids = np.fromiter((r[0] for r in self.index.store.db.execute(
+                f"SELECT c.id FROM chunks c WHERE {cond}", args)), dtype=np.int64)
+            mask = np.zeros(self.n, dtype=bool)
+            mask[ids[(ids >= 0) & (ids < self.n)]] = True
+            with self._visible_lock:
+                if len(self._visible) >= 64:
+                    self._visible.clear()
+                self._visible[key] = mask
+        return mask
 
     def allowed(self, f: Filters | None) -> np.ndarray | None:
         """Ids of chunks passing the filters (None = no filter)."""
@@ -146,13 +168,15 @@ class Retriever:
         scores, ids = self.index.faiss.search(qvec.reshape(1, -1).astype(np.float32), depth, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def bm25(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def bm25(self, query: str, depth: int, allowed: np.ndarray | None,
+             groups: list[str] | None = None) -> list[tuple[int, float]]:
+        """BM25 run; with `groups` (access control) its statistics cover only what the asker may see."""
         words = question_words(query)
         if not words or (allowed is not None and len(allowed) == 0):
             return []
         lex = self.index.bm25
         if lex is not None:  # the in-memory postings (lexical.py): FTS5's scores, without its row visits
-            return lex.search(words, depth, allowed)
+            return lex.search(words, depth, allowed, visible=self.visible_mask(groups))
         return self.bm25_fts5(words, depth, allowed)
 
     def bm25_fts5(self, words: list[str], depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
@@ -189,7 +213,8 @@ class Retriever:
         runs: dict[str, list[tuple[int, float]]] = {}
         # hybrid: BM25 (SQLite) runs in another thread while the question is embedded and searched
         # (ONNX Runtime, FAISS and SQLite all release the GIL); the two runs overlap on 2 cores
-        bm = _POOL.submit(self.bm25, query, depth, allowed) if mode == "hybrid" else None
+        groups = filters.groups if filters is not None else None
+        bm = _POOL.submit(self.bm25, query, depth, allowed, groups) if mode == "hybrid" else None
         try:
             if mode in ("hybrid", "dense"):
                 if qvec is None:
@@ -201,7 +226,7 @@ class Retriever:
             if bm is not None:
                 runs["bm25"] = bm.result()  # (an error in either run is raised here, after both end)
         if mode == "bm25":
-            runs["bm25"] = self.bm25(query, depth, allowed)
+            runs["bm25"] = self.bm25(query, depth, allowed, groups)
         fused = reciprocal_rank_fusion([[i for i, _ in r] for r in runs.values()], self.rrf_k)
         rows = {r["id"]: r for r in self.index.store.chunk_rows([i for i, _ in fused])}
         dense = dict(runs.get("dense", []))

@@ -144,6 +144,21 @@ class Store:
         r = self.db.execute("SELECT * FROM people WHERE person_id=?", (person_id,)).fetchone()
         return _person(r) if r else None
 
+    def visible_profiles(self, person_ids: Iterable[str], groups: list[str] | None) -> set[str]:
+        """The people among `person_ids` whose profile an asker in `groups` may see (None: no access
+        control, all of them). A hidden profile's fields (title, team, url, email) must not be shown."""
+        ids = list(dict.fromkeys(person_ids))
+        if groups is None:
+            return set(ids)
+        cond, args = visible_sql(groups)
+        out: set[str] = set()
+        for i in range(0, len(ids), 400):
+            part = ids[i:i + 400]
+            q = (f"SELECT DISTINCT l.person_id FROM chunk_people l JOIN chunks c ON c.id = l.chunk "
+                 f"WHERE l.role = 'profile' AND l.person_id IN ({','.join('?' * len(part))}) AND {cond}")
+            out.update(r[0] for r in self.db.execute(q, [*part, *args]))
+        return out
+
     def people_counts(self, groups: list[str] | None = None) -> dict[str, dict[str, int]]:
         """person_id → {source_type: number of documents, posts, comments, messages they wrote}.
 
@@ -161,6 +176,16 @@ class Store:
         for pid, st, n in self.db.execute(q, args):
             out.setdefault(pid, {})[st] = n
         return out
+
+    def authored_rows(self, person_id: str, groups: list[str] | None = None, limit: int = 5) -> list[dict]:
+        """Some chunks a person wrote that an asker in `groups` may see (None: any), as rows."""
+        vis, args = "", []
+        if groups is not None:
+            cond, args = visible_sql(groups)
+            vis = "AND " + cond
+        q = (f"SELECT c.* FROM chunk_people l JOIN chunks c ON c.id = l.chunk WHERE l.person_id = ? "
+             f"AND l.role = 'author' {vis} ORDER BY c.id LIMIT ?")
+        return [_chunk_row(r) for r in self.db.execute(q, [person_id, *args, limit])]
 
     def links_for(self, chunk_ids: Iterable[int]) -> dict[int, list[tuple[str, str, float]]]:
         ids = list(chunk_ids)
