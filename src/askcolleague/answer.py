@@ -20,6 +20,35 @@ from .settings import Settings
 MAX_SENTENCES = 4
 SENTENCE_POOL = 12  # sentences embedded per answer (after a cheap lexical pre-selection)
 
+# "Who said / wrote / proposed ... X": the person who made the statement is the answer.
+_ATTRIBUTION_VERBS = (
+    "said|says|say|wrote|writes|write|proposed|proposes|propose|suggested|suggests|suggest|asked|asks|ask|"
+    "argued|argues|argue|reported|reports|report|mentioned|mentions|raised|raises|claimed|claims|"
+    "recommended|recommends|pointed out|points out|noticed|notices|complained|complains|objected|objects|"
+    "posted|posts|came up with|comes up with|brought up|brings up|floated|pitched|flagged|flags|warned|warns|"
+    "predicted|promised|announced|announces|insisted|thought|think|believes|believed|disagreed|agreed|"
+    "found|discovered|first|originally|initially|started the (?:thread|discussion)|opened the (?:thread|issue)")
+ATTRIBUTION = re.compile(
+    r"^\W*(?:so\s+|and\s+|but\s+)?(?:who|which\s+(?:person|colleague|engineer|one))\s+"
+    r"(?:(?:was|is)\s+(?:it\s+)?(?:that\s+|who\s+)?)?(?:did\s+|had\s+|has\s+|have\s+)?"
+    r"(?:first\s+|originally\s+|actually\s+|initially\s+|really\s+)?"
+    rf"(?:{_ATTRIBUTION_VERBS})\b"
+    r"|\bwhose\s+(?:idea|suggestion|proposal|question|comment|point|argument|claim|plan)\b"
+    r"|\bwho\s+(?:had|came up with|gave)\s+the\s+(?:idea|suggestion|proposal)\b"
+    r"|\b(?:credit|attributed?)\s+(?:for|to)\b", re.I)
+_ASKING = re.compile(r"^\W*(?:who|which\s+\w+)\s+(?:(?:was|is)\s+(?:it\s+)?(?:that\s+|who\s+)?)?"
+                     r"(?:first\s+|originally\s+)?(?:asked|asks|ask)\b|\bwhose\s+question\b", re.I)
+ECHO_COSINE = 0.80  # two sentences state the same idea (all-MiniLM-L6-v2: paraphrases score ~0.8-0.95)
+ECHO_OVERLAP = 0.6  # ... or share this share of their content words
+RELATED = 0.1  # a passage with rel(d) >= this counts as "on this" in a person's reason (cosine ~0.11 below the best)
+
+
+def question_kind(question: str) -> str:
+    """``attribution`` for "who said / wrote / proposed / asked ... X" (the statement's author comes
+    first), else ``expertise`` ("who knows about X", "who should I ask", and every other question:
+    the people with the broadest relevant evidence, cited authors leading)."""
+    return "attribution" if ATTRIBUTION.search(question) else "expertise"
+
 
 # ------------------------------------------------------------------------------------------
 # result types (the JSON contract)
@@ -51,6 +80,7 @@ class PersonHit:
     score: float
     evidence: list[dict] = field(default_factory=list)  # {chunk_id, n, title, url}
     has_profile: bool = True
+    reason: str = ""  # why this person, from the evidence: "wrote the cited passage [1]", ...
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,6 +89,8 @@ class PersonHit:
         role = " · ".join(x for x in (self.title, self.team) if x)
         head = f"{str(i) + '. ' if i else ''}{self.name}{' — ' + role if role else ''}  ({self.score:.2f})"
         lines = [head, f"    {self.url or ''}"]
+        if self.reason:
+            lines.append(f"    why: {self.reason}")
         for e in self.evidence:
             n = f"[{e['n']}] " if e.get("n") else ""
             lines.append(f"    wrote: {n}{e['title']}")
@@ -78,6 +110,10 @@ class Answer:
     timings_ms: dict[str, float]
     more_results: list[Citation] = field(default_factory=list)
     retrieval_mode: str = "hybrid"
+    question_kind: str = "expertise"  # attribution ("who said X") or expertise (every other question)
+
+    def __post_init__(self) -> None:
+        self.picks: list[tuple[Hit, str, float]] = []  # (passage, sentence, support score): not in the JSON
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,12 +151,54 @@ _SENT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9@#])|(?<=[.!?:])\s
 _TOK = re.compile(r"[a-z0-9][a-z0-9'+#.-]*[a-z0-9+#]|[a-z0-9]")
 
 
+_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|cf|vs|approx|incl|esp|resp|Dr|Mr|Mrs|Ms|Mx|Prof|Sr|Jr|St|No|Nr|Fig|Eq|"
+                     r"ca|z\.B|d\.h|bzw|usw|Hr|Fr)\.|(?<![\w.])[A-Z]\.)$")  # "e.g." / "J." end no sentence
+
+
 def sentences(text: str) -> list[str]:
     """Split a passage into sentences (and lines); drop fragments without a word."""
     # a single line break inside a paragraph is a hard wrap, not a sentence end
     text = re.sub(r"(?<![.!?:\n])\n(?![ \t]*(?:[-•*]|\d+[.)])\s|[ \t]*\n)", " ", text)
-    parts = [s.strip(" \t-•*") for s in _SENT.split(text)]
+    parts: list[str] = []
+    for piece in _SENT.split(text):
+        if parts and _ABBREV.search(parts[-1]) and piece and not piece.startswith("\n"):
+            parts[-1] = f"{parts[-1]} {piece}"  # split after an abbreviation or an initial: rejoin
+        else:
+            parts.append(piece)
+    parts = [s.strip(" \t-•*") for s in parts]
     return [p for p in parts if re.search(r"[A-Za-z]{2}", p)]
+
+
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]’”]*\s*$")
+_SENTENCE_START = re.compile(r"[.!?…][\"')\]’”]*\s+|\n")
+
+
+def restore_start(prev: str, cur: str, prev_starts: bool = False) -> tuple[str, bool]:
+    """Where chunk `cur` starts, given the chunk `prev` before it in the same unit (a section,
+    comment or message): (the words of cur's first sentence that lie in prev, whether cur starts
+    mid-sentence). ("", False) when cur starts a sentence or a line; (prefix, True) when the
+    sentence it starts inside begins in prev (the overlap is found exactly: both are slices of one
+    text); ("", True) when it starts mid-sentence and the start is not in prev either (unless
+    `prev_starts`: prev itself begins a sentence, e.g. it is its unit's first chunk)."""
+    cur = cur.lstrip()
+    if not prev or not cur:
+        return "", False
+    probe = cur[:20]
+    at = prev.find(probe)  # the longest suffix of prev that begins cur: their overlap
+    while at >= 0 and not cur.startswith(prev[at:]) and not prev[at:].startswith(cur):
+        at = prev.find(probe, at + 1)
+    if at < 0:  # no overlap: cur begins where prev ends
+        if _SENTENCE_END.search(prev) or not cur[:1].islower():
+            return "", False
+        before = prev.rstrip() + " "
+    else:
+        before = prev[:at]
+        if not before.strip() or before.endswith("\n") or _SENTENCE_END.search(before):
+            return "", False
+    start = max((m.end() for m in _SENTENCE_START.finditer(before.rstrip())), default=0)
+    if start == 0 and not prev_starts:
+        return "", True
+    return before[start:], True
 
 
 def answerable_sentence(s: str) -> bool:
@@ -248,10 +326,12 @@ class Assistant:
             return made[0]
 
         depth = max(self.settings.people_depth, k * 5)
+        kind = question_kind(question)
         pool = self.retriever.search(question, k=None, mode=mode, filters=filters, depth=depth,
                                      qvec=embed_question if mode != "bm25" else None)
         qvec = made[0] if made else None
         hits = pool[:k]
+        self._whole_sentences(hits)
         if qvec is not None:
             cos = self.retriever.cosine(qvec, [h.id for h in pool])
             for h in pool:
@@ -270,9 +350,19 @@ class Assistant:
         elif self._use_llm(llm):
             answer = self._llm_answer(question, qterms, qvec, hits, mode, on_token, groups)
         else:
-            answer = self._extractive(question, qterms, qvec, hits, mode, groups)
+            answer = self._extractive(question, qterms, qvec, hits, mode, groups,
+                                      questions_ok=kind == "attribution" and bool(_ASKING.search(question)))
+        origin = None
+        if kind == "attribution" and not answer.abstained and answer.picks:
+            answer, origin = self._origin(question, answer, pool, hits, mode, groups,
+                                          asking=bool(_ASKING.search(question)))
         t2 = time.perf_counter()
-        answer.people = self.rank_people(pool, answer.citations, qvec, groups=groups)
+        support: dict[str, float] = {}
+        for h, _sent, sc in answer.picks:
+            support[h.row["chunk_id"]] = max(support.get(h.row["chunk_id"], 0.0), sc)
+        answer.people = self.rank_people(pool, answer.citations, qvec, groups=groups, kind=kind, support=support,
+                                         origin=origin, question=question)
+        answer.question_kind = kind
         t3 = time.perf_counter()
         if abstain:
             answer.answer = self._abstain_text(answer.people)
@@ -339,20 +429,43 @@ class Assistant:
             return ans
         ans = self._compose(question, hits, [(i, s) for i, s in res.support], mode, text=res.text, llm_mode=True,
                             groups=groups)
+        ans.picks = [(hits[i], sent, 1.0) for i, sent in res.support]
         ans.unsupported_sentences = res.unsupported
         return ans
 
     # -- extractive answer -----------------------------------------------------------------
+    def _whole_sentences(self, hits: list[Hit]) -> None:
+        """Give each passage that starts mid-sentence (cut at a chunk boundary) the start of that
+        sentence from the chunk before it in the same unit, so that no answer sentence, and no cited
+        passage, begins mid-sentence; where it cannot be restored the fragment is marked (not used)."""
+        store = self.index.store
+        for h in hits:
+            r = h.row
+            if not r.get("position") or r.get("restored") is not None:
+                continue
+            before = [b for b in store.chunks_before(r["doc_id"], r["position"]) if b.get("unit_id") == r.get("unit_id")]
+            if not before or before[0]["position"] != r["position"] - 1:
+                continue
+            prev_starts = len(before) == 1 or before[1]["position"] != r["position"] - 2
+            prefix, cut = restore_start(before[0]["text"], r["text"], prev_starts)
+            r["restored"] = prefix
+            if prefix:
+                r["text"] = prefix + r["text"].lstrip()
+            elif cut:
+                r["cut_start"] = True
+
     def _extractive(self, question: str, qterms: set[str], qvec, hits: list[Hit], mode: str,
-                    groups: list[str] | None = None) -> Answer:
+                    groups: list[str] | None = None, questions_ok: bool = False) -> Answer:
         cands: list[tuple[int, str]] = []  # (hit index, sentence)
         for hi, h in enumerate(hits):
             sents = sentences(h.row["text"])
             if sents and not re.search(r"[.!?:;)\"'’”]\s*$", h.row["text"]):
-                sents = sents[:-1]  # the chunk was cut mid-sentence; its overlap carries the rest
+                sents = sents[:-1]  # the chunk was cut mid-sentence; the next chunk restores it whole
+            if sents and h.row.get("cut_start"):
+                sents = sents[1:]  # starts mid-sentence and the start could not be restored
             for s in sents:
-                if answerable_sentence(s):
-                    cands.append((hi, s))
+                if answerable_sentence(s) or (questions_ok and answerable_sentence(s.rstrip("?") + ".")):
+                    cands.append((hi, s))  # ("who asked X?": the question asked is the statement)
         if not cands:
             return Answer(question, "", True, "extractive", None, [], [], [], {}, retrieval_mode=mode)
         # Stage 1 (cheap): lexical overlap and passage rank keep the most promising sentences, plus
@@ -387,7 +500,88 @@ class Assistant:
             chosen.append(ci)
         # keep passage order, then sentence order within a passage, for readability
         chosen.sort()
-        return self._compose(question, hits, [(cands[ci][0], cands[ci][1]) for ci in chosen], mode, groups=groups)
+        ans = self._compose(question, hits, [(cands[ci][0], cands[ci][1]) for ci in chosen], mode, groups=groups)
+        score_of = {ci: sc for sc, ci in scored}
+        ans.picks = [(hits[cands[ci][0]], cands[ci][1], score_of[ci]) for ci in chosen]
+        return ans
+
+    def _origin(self, question: str, answer: Answer, pool: list[Hit], hits: list[Hit], mode: str,
+                groups: list[str] | None, asking: bool = False) -> tuple[Answer, dict]:
+        """For an attribution question: the earliest passage that states what the answer's best
+        sentence states, and the later ones that repeat it (echoes: a quote, a paraphrase, "as you
+        said"). Candidates are the sentences of the top passages sharing content words with the
+        answer's sentence; one is the same idea when its embedding's cosine to it is at least
+        ECHO_COSINE or it shares ECHO_OVERLAP of its content words. The earliest by date (then by
+        position in a thread) is the origin. An extractive answer then quotes and cites the origin
+        instead of an echo; the people ranking puts its author first and names the others.
+        """
+        asked = [t for t in answer.picks if t[1].rstrip().endswith("?")] if asking else []
+        best_hit, best_sent, best_score = max(asked or answer.picks, key=lambda t: t[2])  # "who asked": the question
+        terms = content_terms(best_sent)
+        if not terms:
+            return answer, {}
+        cands: list[tuple[float, Hit, str]] = []
+        for h in pool[:20]:
+            for sent in sentences(h.row["text"]):
+                if h.id == best_hit.id and _same(sent, best_sent):
+                    continue
+                other = content_terms(sent)
+                if not other:
+                    continue
+                lex = len(terms & other) / len(terms | other)
+                if lex >= 0.2:
+                    cands.append((lex, h, sent))
+        cands.sort(key=lambda t: -t[0])
+        cands = cands[:24]
+        echoes: list[tuple[Hit, str]] = []
+        if cands:
+            vecs = self.embedder.embed_batch([best_sent] + [c[2] for c in cands])
+            for (lex, h, sent), v in zip(cands, vecs[1:]):
+                overlap = len(terms & content_terms(sent)) / len(terms)
+                if float(v @ vecs[0]) >= ECHO_COSINE or overlap >= ECHO_OVERLAP and lex >= 0.4:
+                    echoes.append((h, sent))
+
+        def when(item: tuple[Hit, str]) -> tuple:
+            h = item[0]
+            return (h.row.get("date") or "9999", h.row["doc_id"], h.row.get("position") or 0)
+
+        group = [(best_hit, best_sent)] + echoes
+        first_hit, first_sent = min(group, key=when)
+        if first_hit.id == best_hit.id or when((first_hit, "")) >= when((best_hit, "")) or answer.mode != "extractive":
+            first_hit, first_sent = best_hit, best_sent  # (a generated answer keeps its own citations)
+        if answer.mode == "extractive" and answer.citations and answer.citations[0].chunk_id != first_hit.row["chunk_id"]:
+            # the statement's origin is quoted and cited first: [1] is whom the people panel names
+            hits = list(hits)
+            if all(h.id != first_hit.id for h in hits):
+                hits.append(first_hit)
+            index = {h.id: i for i, h in enumerate(hits)}
+            picks = [(first_hit, first_sent, score) if (h.id, sent) == (best_hit.id, best_sent) else (h, sent, score)
+                     for h, sent, score in answer.picks]
+            seen, unique = set(), []
+            for h, sent, score in picks:
+                if (h.id, sent) not in seen:
+                    seen.add((h.id, sent))
+                    unique.append((h, sent, score))
+            unique.sort(key=lambda t: (t[0].id != first_hit.id, index[t[0].id]))
+            new = self._compose(question, hits, [(index[h.id], sent) for h, sent, _ in unique], mode, groups=groups)
+            new.picks = unique
+            new.unsupported_sentences, new.fallback_reason = answer.unsupported_sentences, answer.fallback_reason
+            answer = new
+        links = self.index.store.links_for([h.id for h, _ in group])
+
+        def authors(h: Hit) -> list[str]:
+            return [pid for pid, role, _ in links.get(h.id, []) if role == "author"]
+
+        def seen_names(h: Hit) -> list[str]:  # as the passage names its author (never a hidden profile's)
+            return [a.get("name") or a.get("email") or "" for a in h.row.get("authors") or []]
+
+        first_authors = authors(first_hit)
+        later = [h for h, _ in sorted(group, key=when) if h.id != first_hit.id and set(authors(h)) - set(first_authors)]
+        echo_authors = [pid for h in later for pid in authors(h) if pid not in first_authors]
+        echo_names = [n for h in later for n in seen_names(h) if n and n not in seen_names(first_hit)]
+        return answer, {"chunk_id": first_hit.row["chunk_id"], "authors": first_authors, "echo_authors": echo_authors,
+                        "echo_names": list(dict.fromkeys(echo_names)),
+                        "origin_name": next(iter(seen_names(first_hit)), None), "asking": asking}
 
     def _compose(self, question: str, hits: list[Hit], picks: list[tuple[int, str]], mode: str,
                  text: str | None = None, llm_mode: bool = False, groups: list[str] | None = None) -> Answer:
@@ -416,27 +610,42 @@ class Assistant:
 
     # -- people ----------------------------------------------------------------------------
     def rank_people(self, pool: list[Hit], citations: list[Citation], qvec, limit: int = 5,
-                    groups: list[str] | None = None) -> list[PersonHit]:
-        """Balog et al. 2006 Model 2: score(p) = Σ_d rel(d) · w(p, d), over the retrieved pool.
+                    groups: list[str] | None = None, kind: str = "expertise",
+                    support: dict[str, float] | None = None, origin: dict | None = None,
+                    question: str = "") -> list[PersonHit]:
+        """Who to ask, from the same evidence that answers: Balog et al. 2006 Model 2, with the cited
+        authors leading.
 
         rel(d) ≈ p(q|d): a softmax-like weight of the chunk's cosine similarity to the question,
         exp((cos - cos_best) / 0.05), so passages far less relevant than the best add little (in bm25
         mode, the fused score normalised to the best). w(p, d) is 1/#authors for an author (half
         for words quoted from them in someone else's message) and 0.7 for a profile's own chunk;
-        optional recency decay (ASKCOLLEAGUE_PEOPLE_HALF_LIFE_DAYS). With access control (`groups`),
-        a card's title, team, link and email come from the profile only when the asker may see the
-        profile; otherwise only the name and email the visible evidence carries (see as_seen).
+        optional recency decay (ASKCOLLEAGUE_PEOPLE_HALF_LIFE_DAYS).
+
+        Model 2 sums rel·w over the pool, so someone with many loosely related passages outweighs the
+        person whose one passage answers. Here a person's pool evidence counts with diminishing
+        weight — breadth(p) = Σ_i e_i / (i + 1) over their contributions e = rel·w, largest first —
+        and the cited passages count by how well their sentences support the answer:
+        cited(p) = Σ_{d cited} support(d) / support_best · w(p, d). Expertise questions rank by
+        cited(p) + breadth(p); attribution questions ("who said X") by origin first (the author of
+        the earliest passage stating the answer, see _origin), then 2·cited(p) + 0.3·breadth(p).
+
+        With access control (`groups`), a card's title, team, link and email come from the profile
+        only when the asker may see the profile; otherwise only the name and email the visible
+        evidence carries (see as_seen).
         """
         if not pool:
             return []
         cited = {c.chunk_id: c.n for c in citations}
+        support = support or {}
+        s_best = max(support.values(), default=0.0) or 1.0
         links = self.index.store.links_for([h.id for h in pool])
         top = pool[0].score
         best_cos = max((h.dense for h in pool if h.dense is not None), default=None)
         half_life = float(self.settings.people_half_life_days or 0)
         today = time.time() / 86400.0
-        scores: dict[str, float] = {}
-        evidence: dict[str, list[tuple[float, Hit]]] = {}
+        contrib: dict[str, list[tuple[float, Hit, str]]] = {}
+        cited_score: dict[str, float] = {}
         for h in pool:
             if best_cos is not None and h.dense is not None:
                 rel = math.exp((h.dense - best_cos) / 0.05)
@@ -450,39 +659,94 @@ class Assistant:
                     rel *= math.pow(0.5, max(age, 0) / half_life)
                 except ValueError:
                     pass
-            if h.row.get("quoted_from"):
+            quoted = bool(h.row.get("quoted_from"))
+            if quoted:
                 rel *= 0.5
             for pid, role, w in links.get(h.id, []):
                 weight = w if role == "author" else 0.7 if role == "profile" else 0.0
                 if weight <= 0:
                     continue
-                scores[pid] = scores.get(pid, 0.0) + rel * weight
-                evidence.setdefault(pid, []).append((rel * weight, h))
-        ranked = sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
+                contrib.setdefault(pid, []).append((rel * weight, h, role))
+                if h.row["chunk_id"] in cited:
+                    sup = support.get(h.row["chunk_id"], 0.5 * s_best) / s_best
+                    cited_score[pid] = cited_score.get(pid, 0.0) + sup * weight * (0.5 if quoted else 1.0)
+        origin = origin or {}
+        first = set(origin.get("authors", []))
+        echoed = set(origin.get("echo_authors", [])) - first
+        scores: dict[str, float] = {}
+        for pid, items in contrib.items():
+            vals = sorted((e for e, _, _ in items), reverse=True)
+            breadth = sum(v / (i + 1) for i, v in enumerate(vals))
+            if kind == "attribution":
+                scores[pid] = (3.0 if pid in first else 1.0 if pid in echoed else 0.0) \
+                    + 2.0 * cited_score.get(pid, 0.0) + 0.3 * breadth
+            else:
+                scores[pid] = cited_score.get(pid, 0.0) + breadth
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         if not ranked:
             return []
         best = ranked[0][1]
         shown = self.index.store.visible_profiles([pid for pid, _ in ranked], groups)
+        qterms = content_terms(question)
         out = []
-        for pid, s in ranked:
-            if s < best * 0.15:
+        for pid, sc in ranked:
+            if sc < best * 0.15:
                 break
             p = self._people.get(pid) or self.index.store.person(pid)
             if p is None:
                 continue
             if pid not in shown:
-                p = as_seen(p, [h.row for _, h in evidence[pid]])
+                p = as_seen(p, [h.row for _, h, _ in contrib[pid]])
             ev = []
             seen_docs = set()
-            for _, h in sorted(evidence[pid], key=lambda t: -t[0]):
+            for _, h, _ in sorted(contrib[pid], key=lambda t: -t[0]):
                 if h.row["doc_id"] in seen_docs or len(ev) >= 3:
                     continue
                 seen_docs.add(h.row["doc_id"])
                 ev.append({"chunk_id": h.row["chunk_id"], "n": cited.get(h.row["chunk_id"]),
                            "title": h.row["title"], "url": h.row["url"], "source_type": h.row["source_type"]})
+            reason = self._reason(pid, p, contrib[pid], cited, origin, pid in first, pid in echoed, qterms)
             out.append(PersonHit(person_id=p.person_id, name=p.name, email=p.email, url=p.link(), title=p.title,
-                                 team=p.team, score=round(s, 4), evidence=ev, has_profile=p.has_profile))
+                                 team=p.team, score=round(sc, 4), evidence=ev, has_profile=p.has_profile,
+                                 reason=reason))
         return out
+
+    def _reason(self, pid: str, p: Person, items: list[tuple[float, Hit, str]], cited: dict[str, int],
+                origin: dict, is_origin: bool, is_echo: bool, qterms: set[str]) -> str:
+        """A short why for a person card, from their evidence: "said it first [1]; ...", "wrote the
+        cited passage [2]", "wrote 4 passages on this, 2 cited", "profile lists kubernetes"."""
+        authored = [(h, role) for e, h, role in items if role == "author" and not h.row.get("quoted_from")
+                    and (e >= RELATED or h.row["chunk_id"] in cited)]
+        units = {(h.row["doc_id"], h.row.get("unit_id")) for h, _ in authored}
+        ns = sorted({cited[h.row["chunk_id"]] for h, _ in authored if h.row["chunk_id"] in cited})
+        marks = ", ".join(f"[{n}]" for n in ns)
+        parts = []
+        later = [nm for nm in origin.get("echo_names", []) if nm != p.name] if is_origin else []
+        is_origin = is_origin and bool(later)  # "first" only when someone else repeated it
+        if origin.get("asking") and pid in origin.get("authors", []) and not is_origin:
+            n = cited.get(origin.get("chunk_id", ""))
+            parts.append("asked the question" + (f" [{n}]" if n else ""))
+        if is_origin:
+            n = cited.get(origin.get("chunk_id", ""))
+            parts.append(("asked it first" if origin.get("asking") else "said it first") + (f" [{n}]" if n else ""))
+            parts.append("later repeated by " + ", ".join(later))
+        elif is_echo:
+            parts.append("repeated it later" + (f" {marks}" if marks else "")
+                         + (f" (first said by {origin['origin_name']})" if origin.get("origin_name") else ""))
+        if not is_echo:
+            if len(units) > max(len(ns), 1):
+                parts.append(f"wrote {len(units)} passages on this" + (f", {len(ns)} cited ({marks})" if ns else ""))
+            elif ns and not is_origin:
+                parts.append(f"wrote the cited passage{'s' if len(ns) > 1 else ''} {marks}")
+            elif units and not is_origin:
+                parts.append("wrote a related passage")
+        if any(h.row.get("quoted_from") for _, h, role in items if role == "author"):
+            parts.append("quoted in " + ("a cited passage" if any(h.row["chunk_id"] in cited for _, h, _ in items
+                                                                   if h.row.get("quoted_from")) else "a reply"))
+        if any(role == "profile" for _, _, role in items):
+            hits = [e for e in p.expertise if content_terms(e) & qterms]
+            parts.append(f"profile lists {', '.join(hits[:3])}" if hits else "profile matches the question")
+        return "; ".join(parts)
 
     @staticmethod
     def _abstain_text(people: list[PersonHit]) -> str:

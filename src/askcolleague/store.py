@@ -187,6 +187,11 @@ class Store:
              f"AND l.role = 'author' {vis} ORDER BY c.id LIMIT ?")
         return [_chunk_row(r) for r in self.db.execute(q, [person_id, *args, limit])]
 
+    def chunks_before(self, doc_id: str, position: int, n: int = 2) -> list[dict]:
+        """The up to `n` chunks of a doc just before `position`, nearest first, as rows."""
+        q = "SELECT * FROM chunks WHERE doc_id = ? AND position < ? AND position >= ? ORDER BY position DESC"
+        return [_chunk_row(r) for r in self.db.execute(q, (doc_id, position, position - n))]
+
     def links_for(self, chunk_ids: Iterable[int]) -> dict[int, list[tuple[str, str, float]]]:
         ids = list(chunk_ids)
         out: dict[int, list[tuple[str, str, float]]] = {}

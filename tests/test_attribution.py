@@ -1,0 +1,163 @@
+"""Attribution: the person who said it comes first, echoes are credited to the origin, answers quote whole sentences."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from askcolleague.answer import Assistant, question_kind, restore_start, sentences
+from askcolleague.index import build
+
+POST = ("Our wiki search is slow and it misses pages whenever people use other words than the page title. "
+        "I collected the complaints from the last quarter below. Ideas on what we should do are very welcome; "
+        "I will summarise the options at the end of the month. Search on the wiki matters to support, sales and "
+        "engineering alike, so please chime in.")
+THREAD = {
+    "id": "wiki-search", "title": "What should we do about wiki search?", "author": "Olga Petrova <olga@acme.test>",
+    "date": "2025-05-02", "url": "https://forum.acme.test/t/wiki-search", "body": POST,
+    "comments": [
+        {"id": "c1", "author": "Ben Okafor <ben@acme.test>", "date": "2025-05-03",
+         "body": "I propose we replace the wiki's keyword search with a hybrid index that combines BM25 with "
+                 "sentence embeddings, so that pages are found by meaning and not only by exact words.",
+         "comments": [
+             {"id": "c2", "author": "Olga Petrova <olga@acme.test>", "date": "2025-05-03",
+              "body": "Thanks Ben. How much work would the wiki search change be for the platform team? "
+                      "The wiki search backlog is long already.",
+              "comments": [
+                  {"id": "c3", "author": "Ben Okafor <ben@acme.test>", "date": "2025-05-04",
+                   "body": "About two weeks for one engineer, most of it re-indexing the 40,000 pages."}]}]},
+        {"id": "c4", "author": "Olga Petrova <olga@acme.test>", "date": "2025-05-05",
+         "body": "Some more wiki search complaints arrived today: the search results page times out on long "
+                 "queries, and attachments are not searched at all."},
+        {"id": "c5", "author": "Chen Wu <chen@acme.test>", "date": "2025-05-06",
+         "body": "Agreed. Replacing the wiki keyword search with a hybrid of BM25 and sentence embeddings "
+                 "would find pages by meaning and not only by exact words."},
+        {"id": "c6", "author": "Dev Patel <dev@acme.test>", "date": "2025-05-07",
+         "body": "As you say yourself in the comments, Olga, a hybrid index of BM25 and sentence embeddings "
+                 "should replace the wiki keyword search so pages are found by meaning."},
+        {"id": "c7", "author": "Olga Petrova <olga@acme.test>", "date": "2025-05-08",
+         "body": "Wiki search summary is coming at the end of the month, as promised. Keep the wiki search "
+                 "ideas coming until then."},
+        {"id": "c8", "author": "Mia Novak <mia@acme.test>", "date": "2025-05-09",
+         "body": "Does the wiki search index private spaces, or only the public ones?",
+         "comments": [
+             {"id": "c9", "author": "Ben Okafor <ben@acme.test>", "date": "2025-05-09",
+              "body": "Only public spaces are indexed today; private spaces are skipped on purpose."}]},
+    ]}
+
+
+@pytest.fixture(scope="module")
+def asst(tmp_path_factory, real_embedder):
+    root = tmp_path_factory.mktemp("attr") / "kb"
+    root.mkdir()
+    (root / "forum.jsonl").write_text(json.dumps(THREAD) + "\n")
+    (root / "people.yaml").write_text("- name: Olga Petrova\n  email: olga@acme.test\n  title: Knowledge Manager\n"
+                                      "  expertise: [wiki, search]\n")
+    build([root], root.parent / "idx", embedder=real_embedder, warn=lambda m: None)
+    return Assistant.from_index(root.parent / "idx", embedder=real_embedder)
+
+
+def test_question_kinds():
+    for q in ("Who suggested a hybrid search for the wiki?", "who proposed the BM25 idea", "Who asked about private spaces?",
+              "Whose idea was the hybrid index?", "Which person first said that attachments are not searched?",
+              "Who wrote the runbook?", "who argued against it"):
+        assert question_kind(q) == "attribution", q
+    for q in ("Who knows about wiki search?", "Who should I ask about the Kubernetes upgrade?", "Who owns the CI?",
+              "How do I request a laptop?", "wiki search"):
+        assert question_kind(q) == "expertise", q
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_origin_of_an_echoed_idea_comes_first(asst, mode):
+    ans = asst.ask("Who suggested combining BM25 with sentence embeddings for the wiki search?", mode=mode)
+    assert ans.question_kind == "attribution"
+    top = ans.people[0]
+    assert top.name == "Ben Okafor", [(p.name, p.reason) for p in ans.people]
+    assert "said it first [1]" in top.reason and "Chen Wu" in top.reason
+    assert [a["name"] for a in ans.citations[0].authors] == ["Ben Okafor"]  # the answer quotes the origin
+    assert ans.answer.startswith("I propose we replace")
+    echo = {p.name: p.reason for p in ans.people}
+    assert all(echo.get(n, "repeated").startswith("repeated it later") for n in ("Chen Wu", "Dev Patel")), echo
+
+
+def test_prolific_thread_author_does_not_outrank_the_speaker(asst):
+    ans = asst.ask("Who said that the search results page times out on long queries?")
+    assert ans.people[0].name == "Olga Petrova"
+    ans = asst.ask("Who said that private spaces are skipped on purpose?")
+    assert ans.people[0].name == "Ben Okafor", [(p.name, p.reason) for p in ans.people]
+    assert ans.people[0].reason.startswith("wrote the cited passage [1]")
+
+
+def test_the_asker_is_who_asked(asst):
+    ans = asst.ask("Who asked whether the wiki search indexes private spaces?")
+    assert ans.people[0].name == "Mia Novak", [(p.name, p.reason) for p in ans.people]
+    assert "asked the question [1]" in ans.people[0].reason
+    assert any(a["name"] == "Mia Novak" for a in ans.citations[0].authors)
+
+
+def test_expertise_keeps_breadth_and_every_card_has_a_reason(asst):
+    ans = asst.ask("Who knows about the wiki search?")
+    assert ans.question_kind == "expertise"
+    assert ans.people[0].name == "Olga Petrova"
+    assert all(p.reason for p in ans.people)
+    d = ans.to_dict()
+    assert d["question_kind"] == "expertise" and all("reason" in p for p in d["people"])
+
+
+def test_people_agree_with_citations(asst):
+    for q in ("Who suggested combining BM25 with sentence embeddings for the wiki search?",
+              "Who said re-indexing takes about two weeks for one engineer?",
+              "Who said attachments are not searched at all?"):
+        ans = asst.ask(q)
+        cited_authors = {a["name"] for c in ans.citations for a in c.authors}
+        assert ans.people[0].name in cited_authors, (q, ans.people[0].name, cited_authors)
+
+
+# ---------------------------------------------------------------- whole sentences
+
+def test_sentences_keep_abbreviations_and_initials():
+    assert sentences("Use a cache, e.g. Bazel. Ask J. Smith. Done now.") == ["Use a cache, e.g. Bazel.",
+                                                                            "Ask J. Smith.", "Done now."]
+
+
+def test_restore_start_from_the_overlap_and_from_an_adjacent_chunk():
+    prev = "Clusters are upgraded one at a time. We start with prod-ap-southeast-2, which has the"
+    cur = "prod-ap-southeast-2, which has the least traffic, and finish with prod-us-west-2."
+    assert restore_start(prev, cur) == ("We start with ", True)
+    assert restore_start("x. " + prev, cur) == ("We start with ", True)
+    assert restore_start("First sentence. We start with", "prod-ap, which is small.") == ("We start with ", True)
+    assert restore_start("We start with", "prod-ap, which is small.") == ("", True)
+    assert restore_start("We start with", "prod-ap, which is small.", prev_starts=True) == ("We start with ", True)
+    assert restore_start("One. Two.", "Three here.") == ("", False)
+    assert restore_start("A list\n", "Next line") == ("", False)
+    assert restore_start("Done. Then we", "Then we go home.") == ("", False)  # the overlap starts a sentence
+
+
+def test_no_answer_sentence_starts_mid_sentence(tmp_path, real_embedder):
+    """A long section whose chunks overlap mid-sentence: every answer sentence, and every cited passage,
+    starts where a sentence of the source starts."""
+    import re
+
+    facts = [f"The {name} cluster is upgraded in week {i + 2}, which is {'after' if i else 'before'} the freeze,"
+             f" once the storage team has moved the `{name}-pool` volumes to the new disk class and the on-call"
+             f" engineer has confirmed that every {name} dashboard stayed green for a full day on version 1.{28 + i}."
+             for i, name in enumerate(
+                 ["amber", "basalt", "cedar", "dune", "ember", "fjord", "garnet", "harbor", "indigo", "jasper",
+                  "kestrel", "lagoon", "magma", "nickel", "onyx", "pumice", "quartz", "rust", "slate", "topaz"])]
+    body = " ".join(facts)
+    plain = body.replace("`", "")  # (Markdown inline code is shown without its backticks)
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "upgrades.md").write_text("# Upgrade order\n\n" + body + "\n")
+    build([root], tmp_path / "idx", embedder=real_embedder, warn=lambda m: None)
+    a = Assistant.from_index(tmp_path / "idx", embedder=real_embedder)
+    starts = {m.start() for m in re.finditer(r"The \w+ cluster", plain)}
+    checked = 0
+    for name in ("basalt", "garnet", "lagoon", "quartz", "topaz", "kestrel"):
+        ans = a.ask(f"In which week is the {name} cluster upgraded?")
+        for c in ans.citations:
+            assert plain.find(c.text[:60]) in starts, c.text[:80]
+            for h in c.highlights:
+                assert plain.find(h) in starts, h
+                checked += 1
+    assert checked >= 6
