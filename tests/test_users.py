@@ -153,3 +153,72 @@ def test_cli_warns_about_an_unknown_person(tmp_path, fake_embedder):
     assert r.exit_code == 0 and "warning" not in r.output
     r = runner.invoke(cli, [*args[:2], "ghost", *args[2:], "--person", "Ghost"], input="pw\n")
     assert r.exit_code == 0 and "warning: no person 'Ghost'" in r.output
+
+
+# ------------------------------------------------------------------------------------------ fail closed
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _served(tmp_path):
+    """A users file with dana and sam, read by Users with a fake clock and a list for its log lines."""
+    from askcolleague.users import Users
+
+    path = tmp_path / "users.yaml"
+    path.write_text(yaml.safe_dump([{"username": "dana", "password_hash": H}, {"username": "sam", "password_hash": H}]))
+    clock, logs = _Clock(), []
+    return path, Users(path, grace_seconds=5, clock=clock, log=logs.append), clock, logs
+
+
+def test_a_broken_edit_fails_closed_after_the_grace_period(tmp_path):
+    from askcolleague.errors import LoginError
+
+    path, users, clock, logs = _served(tmp_path)
+    path.write_text(f"- username: dana\n  password_hash: '{H}'\n- [broken")  # removes sam, and breaks the file
+    assert users.check("sam", "correct horse")  # an editor may still be saving: the last good version
+    assert len(logs) == 1 and str(path) in logs[0] and "not valid YAML" in logs[0] and "refused" in logs[0]
+    clock.t += 4.9
+    assert users.get("sam") is not None and users.unavailable() is None
+    clock.t += 0.2
+    for call in (lambda: users.get("sam"), lambda: users.get("dana"), lambda: users.check("dana", "correct horse")):
+        with pytest.raises(LoginError, match="logins are refused: the server's users file is missing or broken"):
+            call()
+    assert "users file is missing or broken" in users.unavailable() and len(logs) == 1  # logged once
+    path.write_text(f"- username: dana\n  password_hash: '{H}'\n")
+    assert users.get("sam") is None and users.check("dana", "correct horse") and users.error is None
+    assert logs[-1] == f"users file {path} is good again: 1 user(s)"
+
+
+def test_a_deleted_users_file_fails_closed(tmp_path):
+    from askcolleague.errors import LoginError
+
+    path, users, clock, logs = _served(tmp_path)
+    path.unlink()
+    assert users.get("dana") is not None
+    assert len(logs) == 1 and f"users file {path} does not exist" in logs[0]
+    clock.t += 6
+    with pytest.raises(LoginError):
+        users.get("dana")
+    # the grace period runs from when the problem was first seen, not from the latest bad edit
+    path.write_text("[")
+    clock.t += 1
+    with pytest.raises(LoginError):
+        users.get("dana")
+
+
+def test_users_file_refuses_yaml_aliases(tmp_path):
+    path = tmp_path / "users.yaml"
+    path.write_text(f"- &u {{username: dana, password_hash: '{H}'}}\n- *u\n")
+    with pytest.raises(ConfigError, match="aliases") as e:
+        load_users(path)
+    assert str(path) in str(e.value)
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    path.write_text(bomb)
+    with pytest.raises(ConfigError, match="aliases"):
+        load_users(path)

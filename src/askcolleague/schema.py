@@ -15,6 +15,8 @@ _CITATION = {
         "source_type": {"enum": ["document", "post", "comment", "message", "profile"]},
         "date": _STR_OR_NULL, "score": {"type": "number"}, "authors": {"type": "array", "items": _AUTHOR},
         "highlights": {"type": "array", "items": {"type": "string"}},
+        # the web API's /ask cuts a passage longer than web.MAX_PASSAGE_CHARS and says so
+        "truncated": {"type": "boolean"},
     },
 }
 
@@ -23,7 +25,7 @@ PERSON_SCHEMA = {
     "required": ["name", "email", "url", "title", "team", "score", "evidence"],
     "properties": {
         "name": {"type": "string"}, "email": _STR_OR_NULL, "url": _STR_OR_NULL, "title": _STR_OR_NULL,
-        "team": _STR_OR_NULL, "score": {"type": "number"},
+        "team": _STR_OR_NULL, "score": {"type": "number"}, "reason": {"type": "string"},
         "evidence": {"type": "array", "items": {
             "type": "object", "required": ["chunk_id", "n", "title", "url"],
             "properties": {"chunk_id": {"type": "string"}, "n": {"type": ["integer", "null"]},
@@ -46,5 +48,7 @@ ANSWER_SCHEMA = {
         "timings_ms": {"type": "object", "required": ["retrieve", "answer", "people", "total"],
                        "additionalProperties": {"type": "number"}},
         "more_results": {"type": "array", "items": _CITATION},
+        "question_kind": {"enum": ["attribution", "expertise"]},
+        "truncated": {"type": "boolean"},  # /ask: an answer sentence was cut (web.MAX_SENTENCE_CHARS)
     },
 }

@@ -45,6 +45,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("llm_max_tokens", 512, "Most tokens the LLM may generate for one answer.", int),
     Setting("llm_context_tokens", 3000, "tiktoken (cl100k) budget for the passages given to the LLM.", int),
     Setting("users_file", "", "Web login: users file (YAML or JSON) of usernames, scrypt password hashes and the person each answers as; empty = no login, every passage visible (see `askcolleague users add`)."),
+    # web login security: failed-login limits, login session timeouts, users file grace period
+    Setting("login_max_failures", 5, "Web login: failed logins for one username (within the window) before it is locked out; 0 = no limit.", int),
+    Setting("login_max_address_failures", 20, "Web login: failed logins from one client address (within the window) before it is locked out; 0 = no limit (behind a reverse proxy every client has the proxy's address).", int),
+    Setting("login_window_seconds", 300.0, "Web login: the window in which failed logins are counted.", float),
+    Setting("login_lockout_seconds", 60.0, "Web login: the first lockout; each further lockout of the same username or address doubles it (at most 64x).", float),
+    Setting("session_idle_minutes", 60.0, "Web login: a login session ends after this many minutes without a request; 0 = never.", float),
+    Setting("session_max_hours", 12.0, "Web login: a login session ends this many hours after the login, however active; 0 = never.", float),
+    Setting("users_file_grace_seconds", 5.0, "Web login: when the users file goes missing or stops parsing, the last good version is used for this many seconds (an editor saving), then every login and request is refused until it is fixed.", float),
+    # ingest safety (hostile input)
+    Setting("follow_symlinks", False, "Read symbolic links inside a source folder that lead outside it (files, and folders once each); off = such links are skipped with a warning.", _bool),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

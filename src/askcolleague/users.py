@@ -8,13 +8,17 @@ import json
 import os
 import re
 import secrets
+import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
-from .errors import ConfigError
+from . import safeyaml
+from .errors import ConfigError, LoginError
 
 # scrypt cost: N=2^15, r=8, p=1 takes ~0.1 s and 32 MiB per check on one core of a small server.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -83,12 +87,14 @@ def load_users(path: str | Path, _editing: str | None = None) -> dict[str, User]
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safeyaml.load(path.read_text(encoding="utf-8"), f"users file {path}")  # no YAML aliases
     except FileNotFoundError:
         raise ConfigError(f"users file {path} does not exist; create it with `askcolleague users add USERNAME "
                           f"--users-file {path}` or unset ASKCOLLEAGUE_USERS_FILE") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"users file {path} cannot be read ({e}); check its permissions") from None
+    except safeyaml.YamlRefused as e:
+        raise ConfigError(str(e)) from None
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
@@ -168,20 +174,34 @@ def remove_user(path: str | Path, username: str) -> None:
     save_users(path, list(users.values()))
 
 
+def _log(msg: str) -> None:
+    print(f"askcolleague: {msg}", file=sys.stderr, flush=True)
+
+
+GRACE_SECONDS = 5.0  # default of the users_file_grace_seconds setting
+
+
 class Users:
     """The users file as a login check for the web app; re-read when the file changes (no restart needed).
 
-    A file that becomes malformed while serving keeps the last good version in use (and `error` says why).
+    Fail closed: when the file goes missing or stops parsing while serving, the problem is logged at
+    once (one line naming the file) and, after a grace period of `grace_seconds` from when the change
+    was first seen (the moment an editor takes to save), every login and request is refused with a
+    LoginError until the file is fixed; during the grace period the last good version is used.
+    `error` says what is wrong (None when the file is good).
     """
 
     _DUMMY = None  # a hash to check unknown usernames against, so they take as long as known ones
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, grace_seconds: float = GRACE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic, log: Callable[[str], None] = _log) -> None:
         self.path = Path(path)
+        self.grace, self.clock, self.log = float(grace_seconds), clock, log
         self._lock = threading.Lock()
         self._users = load_users(self.path)
         self._stamp = self._stat()
         self.error: str | None = None
+        self._bad_since: float | None = None
         if Users._DUMMY is None:
             Users._DUMMY = hash_password(secrets.token_hex(8))
 
@@ -192,24 +212,47 @@ class Users:
         except OSError:
             return None
 
-    def _fresh(self) -> dict[str, User]:
+    def _refresh(self) -> None:
         stamp = self._stat()
-        if stamp != self._stamp:
-            with self._lock:
-                if stamp != self._stamp:
-                    try:
-                        self._users, self.error = load_users(self.path), None
-                    except ConfigError as e:
-                        self.error = str(e)
-                    self._stamp = stamp
+        if stamp == self._stamp:
+            return
+        with self._lock:
+            if stamp == self._stamp:
+                return
+            try:
+                users = load_users(self.path)
+            except ConfigError as e:
+                if self.error is None:
+                    self._bad_since = self.clock()
+                self.error = str(e)
+                self.log(f"{e}; every login and request is refused until it is fixed"
+                         + (f" (the last good version stays in use for {self.grace:g} s)" if self.grace > 0 else ""))
+            else:
+                if self.error is not None:
+                    self.log(f"users file {self.path} is good again: {len(users)} user(s)")
+                self._users, self.error, self._bad_since = users, None, None
+            self._stamp = stamp
+
+    def unavailable(self) -> str | None:
+        """Why logins and requests are refused now (a message for the user), or None when they are not."""
+        self._refresh()
+        if self.error is None or self._bad_since is None or self.clock() - self._bad_since < self.grace:
+            return None
+        return ("logins are refused: the server's users file is missing or broken; ask the administrator "
+                "(the server log says what is wrong)")
+
+    def _fresh(self) -> dict[str, User]:
+        problem = self.unavailable()
+        if problem:
+            raise LoginError(problem)
         return self._users
 
     def get(self, username: str | None) -> User | None:
-        """The user (as the file says now), or None."""
+        """The user (as the file says now), or None. Raises LoginError while the file is unusable."""
         return self._fresh().get(username or "")
 
     def check(self, username: str, password: str) -> bool:
-        """Gradio's `auth` callable: does this username/password pair log in?"""
+        """Gradio's `auth` callable: does this username/password pair log in? (LoginError: see get.)"""
         user = self.get(username)
         ok = verify_password(password, user.password_hash if user else Users._DUMMY)
         return ok and user is not None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from .answer import Assistant, LiveAssistant
 from .errors import AskColleagueError, ConfigError, LoginError
@@ -22,6 +23,7 @@ from .retrieval import STOPWORDS
 from .settings import Settings
 from .store import visible_sql
 from .users import Users
+from .websecurity import Guard
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (src/askcolleague/web.py)
 
@@ -123,17 +125,134 @@ def _find(text: str, sentence: str) -> tuple[int, int] | None:
     return m.span() if m else None
 
 
-def highlight(text: str, sentences: list[str], tag: str = "mark") -> str:
-    """Escaped `text` with each of `sentences` (matched across whitespace) wrapped in <mark>."""
-    spans = sorted(s for s in (_find(text, x) for x in sentences) if s)
+def _spans(text: str, sentences: list[str]) -> list[tuple[int, int]]:
+    """Non-overlapping (start, end) of each of `sentences` found in `text`, in order."""
     out, pos = [], 0
+    for a, b in sorted(s for s in (_find(text, x) for x in sentences) if s):
+        if a >= pos:
+            out.append((a, b))
+            pos = b
+    return out
+
+
+def _marked(text: str, spans: list[tuple[int, int]], lo: int, hi: int, tag: str = "mark") -> str:
+    """Escaped text[lo:hi], with the parts of `spans` inside it wrapped in <mark>."""
+    out, pos = [], lo
     for a, b in spans:
-        if a < pos:
+        a, b = max(a, lo), min(b, hi)
+        if a >= b:
             continue
         out += [esc(text[pos:a]), f"<{tag}>", esc(text[a:b]), f"</{tag}>"]
         pos = b
-    out.append(esc(text[pos:]))
+    out.append(esc(text[pos:hi]))
     return "".join(out)
+
+
+def highlight(text: str, sentences: list[str], tag: str = "mark") -> str:
+    """Escaped `text` with each of `sentences` (matched across whitespace) wrapped in <mark>."""
+    return _marked(text, _spans(text, sentences), 0, len(text), tag)
+
+
+# Bounds on what one passage puts in a response: an old index (or a file of one endless line) may
+# hold a passage of 100,000+ characters, which would freeze the page and bloat every answer.
+SHOWN_CHARS = 2_000          # of a passage shown when its card opens (around its highlighted sentence)
+PAGE_PASSAGE_CHARS = 20_000  # the most of one passage the page holds ("Show more" reveals up to this)
+MAX_PASSAGE_CHARS = 4_000    # the most of one passage the /ask API returns (with "truncated": true)
+MAX_SENTENCE_CHARS = 1_000   # the most of one answer sentence, highlight, title or section
+ELLIPSIS = "…"
+
+
+def window(text: str, spans: list[tuple[int, int]], limit: int) -> tuple[int, int]:
+    """(start, end) of at most `limit` characters of `text` that hold the start of the first span
+    (with up to a quarter of the room as context before it), moved to whitespace nearby if any."""
+    n = len(text)
+    if n <= limit:
+        return 0, n
+    a, b = spans[0] if spans else (0, 0)
+    start = max(0, min(a - max(0, limit - (b - a)) // 4, n - limit))
+    end = start + limit
+    if start:
+        m = re.search(r"\s", text[start:min(a, start + 80)])
+        start += m.end() if m else 0
+    if end < n:
+        lo = max(start, end - 80, a + 1)
+        ws = [m.start() for m in re.finditer(r"\s", text[lo:end])]
+        end = lo + ws[-1] if ws else end
+    return start, end
+
+
+def clip(text: str | None, limit: int = MAX_SENTENCE_CHARS) -> str | None:
+    """`text` cut to `limit` characters, with an ellipsis when cut."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit].rstrip() + ELLIPSIS
+
+
+def clip_passage(text: str, sentences: list[str], limit: int = MAX_PASSAGE_CHARS) -> tuple[str, bool]:
+    """(at most `limit` characters of a passage around its first highlighted sentence, with
+    ellipses where cut; whether it was cut)."""
+    if len(text) <= limit:
+        return text, False
+    a, b = window(text, _spans(text, sentences), limit)
+    return (ELLIPSIS if a else "") + text[a:b] + (ELLIPSIS if b < len(text) else ""), True
+
+
+def _clip_answer(text: str) -> str:
+    """An answer with each sentence (the text between [n] markers) cut to MAX_SENTENCE_CHARS."""
+    if len(text) <= MAX_SENTENCE_CHARS:
+        return text
+    return "".join(p if re.fullmatch(r"\[\d+\]", p) else clip(p) for p in re.split(r"(\[\d+\])", text))
+
+
+def bound_answer(a: dict) -> dict:
+    """A copy of an answer dict (Answer.to_dict()) with every document-derived text bounded: each
+    citation's `text` to MAX_PASSAGE_CHARS around its highlight (`truncated: true` when cut); answer
+    sentences, highlights, titles and sections to MAX_SENTENCE_CHARS (`truncated: true` on the answer)."""
+    out = dict(a)
+
+    def cite(c: dict) -> dict:
+        c = dict(c)
+        c["text"], cut = clip_passage(c.get("text") or "", c.get("highlights") or [])
+        if cut:
+            c["truncated"] = True
+        c["highlights"] = [clip(h) for h in c.get("highlights") or []]
+        c["title"], c["section"] = clip(c.get("title")), clip(c.get("section"))
+        return c
+
+    out["citations"] = [cite(c) for c in a.get("citations") or []]
+    if "more_results" in a:
+        out["more_results"] = [cite(c) for c in a.get("more_results") or []]
+    answer = a.get("answer") or ""
+    out["answer"] = _clip_answer(answer)
+    out["unsupported_sentences"] = [clip(x) for x in a.get("unsupported_sentences") or []]
+    out["people"] = [dict(p, evidence=[dict(e, title=clip(e.get("title"))) for e in p.get("evidence") or []])
+                     for p in a.get("people") or []]
+    if out["answer"] != answer:
+        out["truncated"] = True
+    return out
+
+
+def passage_html(text: str, sentences: list[str]) -> tuple[str, str]:
+    """(the passage text of a source card, its "Show more" button or ""): at most SHOWN_CHARS
+    around the first highlighted sentence, and, behind the button, at most PAGE_PASSAGE_CHARS."""
+    spans = _spans(text, sentences)
+    n = len(text)
+    a, b = window(text, spans, SHOWN_CHARS)
+    if (a, b) == (0, n):
+        return f'<div class="ac-text">{_marked(text, spans, 0, n)}</div>', ""
+
+    def part(lo: int, hi: int) -> str:
+        return (ELLIPSIS if lo else "") + _marked(text, spans, lo, hi) + (ELLIPSIS if hi < n else "")
+
+    fa, fb = window(text, spans, PAGE_PASSAGE_CHARS)
+    note = "" if (fa, fb) == (0, n) else (
+        f'<div class="ac-cut">Showing {fb - fa:,} of the passage\'s {n:,} characters; '
+        "open the original for the rest.</div>")
+    more = fb - fa - (b - a)
+    return (f'<div class="ac-text ac-short">{part(a, b)}</div>'
+            f'<div class="ac-text ac-full" hidden>{part(fa, fb)}{note}</div>',
+            f'<button class="ac-more" type="button" data-more="Show more ({more:,} characters)">'
+            f'Show more ({more:,} characters)</button>')
 
 
 def _day(date: str | None) -> str:
@@ -200,21 +319,22 @@ def sources_html(turns: list[dict]) -> str:
             authors = ", ".join(_link(esc(a["name"]), a.get("url")) for a in c["authors"]) or "unknown author"
             meta = " · ".join(x for x in (authors, esc(_day(c["date"])), esc(c["source_type"])) if x)
             orig = _link("open original ↗", c.get("url"), "ac-orig")
-            section = f' <span class="ac-section">› {esc(c["section"])}</span>' if c.get("section") else ""
-            snippet = " … ".join(esc(h) for h in c["highlights"][:1])
+            section = f' <span class="ac-section">› {esc(clip(c["section"]))}</span>' if c.get("section") else ""
+            snippet = " … ".join(esc(clip(h, 300)) for h in c["highlights"][:1])
+            text_html, more = passage_html(c["text"] or "", c["highlights"])
             cards.append(
                 f'<details class="ac-src" id="src-{t}-{c["n"]}" data-chunk="{esc(c["chunk_id"])}">'
-                f'<summary><span class="ac-n">[{c["n"]}]</span> <span class="ac-title">{esc(c["title"])}</span>'
+                f'<summary><span class="ac-n">[{c["n"]}]</span> <span class="ac-title">{esc(clip(c["title"]))}</span>'
                 f'{section}<div class="ac-meta">{meta}</div>'
                 + (f'<div class="ac-snippet">“{snippet}”</div>' if snippet else "") + "</summary>"
-                f'<div class="ac-text">{highlight(c["text"], c["highlights"])}</div>'
-                f'<div class="ac-actions">{orig if orig.startswith("<a") else ""}'
+                + text_html +
+                f'<div class="ac-actions">{more}{orig if orig.startswith("<a") else ""}'
                 f'<button class="ac-wrong" data-turn="{t}" data-n="{c["n"]}" '
                 f'title="Report that this passage does not support the answer">⚑ Wrong source</button></div>'
                 "</details>")
         if not cards:
             cards.append('<div class="ac-empty">No passage cited.</div>')
-        q = esc(turns[t]["question"])
+        q = esc(clip(turns[t]["question"]))
         out.append(f'<details class="ac-turn" {"open" if latest else ""}><summary class="ac-q">'
                    f'{"Sources" if latest else "Earlier"}: “{q}”</summary>{"".join(cards)}</details>')
     return "".join(out)
@@ -229,14 +349,14 @@ def people_html(turn: int | None, ans: dict | None) -> str:
         return head + '<div class="ac-empty">Nobody found.</div>'
     cards = []
     for p in ans["people"]:
-        role = " · ".join(esc(x) for x in (p.get("title"), p.get("team")) if x)
+        role = " · ".join(esc(clip(x)) for x in (p.get("title"), p.get("team")) if x)
         why = []
         for e in p["evidence"]:
             n = f'<a class="ac-cite" href="#src-{turn}-{e["n"]}">[{e["n"]}]</a> ' if e.get("n") else ""
-            why.append(f'<li>{n}{esc(e["title"])} <span class="ac-type">{esc(e.get("source_type"))}</span></li>')
+            why.append(f'<li>{n}{esc(clip(e["title"]))} <span class="ac-type">{esc(e.get("source_type"))}</span></li>')
         contact = _link("contact ↗", p.get("url"), "ac-contact")
         cards.append(
-            f'<div class="ac-person"><div class="ac-prow"><span class="ac-pname">{esc(p["name"])}</span>'
+            f'<div class="ac-person"><div class="ac-prow"><span class="ac-pname">{esc(clip(p["name"]))}</span>'
             + (contact if contact.startswith("<a") else "") + "</div>"
             + (f'<div class="ac-role">{role}</div>' if role else "")
             + ("" if p.get("has_profile", True) else '<div class="ac-role">no profile in the people directory</div>')
@@ -295,10 +415,22 @@ def visible_groups(asst: Assistant, person: str | None) -> list[str]:
 
 
 def _auth(users: Users):
-    """Gradio's `auth` check; scrypt runs in a worker thread so a login never stalls the server."""
+    """Gradio's `auth` check; scrypt runs in a worker thread so a login never stalls the server.
+    (Failed logins are limited before this runs: see websecurity.Guard.)"""
     async def check(username: str, password: str) -> bool:
-        return await asyncio.to_thread(users.check, username, password)
+        try:
+            return await asyncio.to_thread(users.check, username, password)
+        except LoginError:  # the users file is unusable: nobody logs in (the guard says why)
+            return False
     return check
+
+
+def _auth_message(settings: Settings) -> str:
+    """The login page's text: the page shows nothing for a login refused by the failed-login limit."""
+    n = settings.login_max_failures
+    return "Log in with your askcolleague account." + (
+        f" After {n} failed attempts an account is locked for a while: if nothing happens when you log in, "
+        "wait a minute and try again." if n > 0 else "")
 
 
 def _date(value: str | None, name: str) -> str | None:
@@ -389,8 +521,14 @@ CSS = """
   padding: 8px 10px; border-left: 3px solid var(--color-accent); background: var(--background-fill-secondary);
   border-radius: 4px; max-height: 22em; overflow-y: auto; }
 .ac-text mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
+.ac-text[hidden] { display: none; }
+.ac-cut { white-space: normal; font-size: .8rem; color: var(--body-text-color-subdued); margin-top: 6px; }
+.ac-title, .ac-section, .ac-meta, .ac-snippet, .ac-pname, .ac-why li { overflow-wrap: anywhere;
+  word-break: break-word; }
+#ac-chat .message-content, #ac-chat .prose { overflow-wrap: anywhere; }
 .ac-actions { display: flex; gap: 14px; align-items: center; margin-top: 8px; flex-wrap: wrap; }
-.ac-wrong { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 2px 8px; cursor: pointer;
+.ac-wrong, .ac-more { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 2px 8px;
+  cursor: pointer;
   background: var(--background-fill-secondary); font-size: .8rem; }
 .ac-wrong:hover:not(:disabled) { border-color: #dc2626; color: #dc2626; }
 .ac-flash { animation: ac-flash 1.6s ease-out; }
@@ -427,6 +565,16 @@ if (!window.__acNav) {
   }, true);
 }
 element.addEventListener('click', (e) => {
+  const more = e.target.closest && e.target.closest('button.ac-more');
+  if (more) {
+    e.preventDefault();
+    const card = more.closest('.ac-src');
+    const full = card.querySelector('.ac-full'), short = card.querySelector('.ac-short');
+    const show = full.hidden;
+    full.hidden = !show; short.hidden = show;
+    more.textContent = show ? 'Show less' : more.dataset.more;
+    return;
+  }
   const b = e.target.closest && e.target.closest('button.ac-wrong');
   if (!b) return;
   e.preventDefault();
@@ -470,6 +618,39 @@ def visible_counts(asst: Assistant, groups: list[str], people: list[str] | None 
     return {"documents": docs, "chunks": chunks, "people": len(people)}
 
 
+MAX_QUESTION_CHARS = 2_000  # a question (or a /people topic) longer than this is refused
+MAX_COMMENT_CHARS = 2_000   # a feedback comment is cut to this
+MAX_K = 100
+
+
+def _text_arg(value: Any, name: str, limit: int, required: bool = False) -> str | None:
+    """An API argument that must be a string (or left out): a clear gr.Error for anything else."""
+    if value is None or (value == "" and not required):
+        if required:
+            raise gr.Error(f"{name} is empty")
+        return None
+    if not isinstance(value, str):
+        raise gr.Error(f"{name} must be a string, not {type(value).__name__}")
+    if required and not value.strip():
+        raise gr.Error(f"{name} is empty")
+    if len(value) > limit:
+        raise gr.Error(f"{name} is too long (at most {limit:,} characters)")
+    return value
+
+
+def _k_arg(k: Any) -> int | None:
+    """The /ask `k` argument: a whole number from 1 to MAX_K (or left out)."""
+    if k is None or k == "" or k == 0:
+        return None
+    if isinstance(k, float) and k.is_integer():
+        k = int(k)
+    elif isinstance(k, str) and k.strip().isdigit():
+        k = int(k.strip())
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise gr.Error(f"k must be a whole number from 1 to {MAX_K}")
+    return k
+
+
 def create_app(index_path: str | Path, settings: Settings | None = None, users: Users | None = None) -> gr.Blocks:
     """The chat page and the `/ask`, `/people` API for one index.
 
@@ -481,7 +662,7 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
     settings = settings or Settings.load()
     path = Path(index_path)
     if users is None and settings.users_file:
-        users = Users(settings.users_file)
+        users = Users(settings.users_file, grace_seconds=settings.users_file_grace_seconds)
     live = get_live(path, settings)
     first = live.get()
     # with login, the page as first sent shows only what every user may see; on_load fills in the rest
@@ -514,55 +695,80 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
             return header_html(asst.index.manifest)
         return header_html(asst.index.manifest, visible_counts(asst, access["groups"], names))
 
+    def owns(turns, request: gr.Request | None) -> bool:
+        """Whether a conversation's state belongs to the request's user (each turn records its user):
+        a request that reached another user's session must never read it (websecurity refuses it first)."""
+        me = getattr(request, "username", None)
+        return all(isinstance(t, dict) and t.get("user") == me for t in turns or [])
+
     def respond(message, chat, turns, source_type, person, since, until, request: gr.Request):
-        question = " ".join((message or "").split())
-        chat, turns = list(chat or []), list(turns or [])
+        chat = list(chat) if isinstance(chat, list) else []
+        if not owns(turns, request):
+            chat += [{"role": "assistant", "content": "⚠ This conversation belongs to another login; "
+                                                      "reload the page."}]
+            yield gr.update(), chat, gr.update(), gr.update(), gr.update(), gr.update()
+            return
+        question = " ".join(message.split()) if isinstance(message, str) else ""
+        turns = list(turns or [])
         if not question:
             yield gr.update(), chat, turns, gr.update(), gr.update(), gr.update()
             return
+        user = getattr(request, "username", None)
         query = rewrite_query(question, [t["query"] for t in turns])
-        chat += [{"role": "user", "content": md(question)}, {"role": "assistant", "content": "*Searching…*"}]
+        chat += [{"role": "user", "content": md(clip(question, MAX_QUESTION_CHARS))},
+                 {"role": "assistant", "content": "*Searching…*"}]
         yield "", chat, turns, gr.update(), gr.update(), gr.update()
         try:
+            if len(question) > MAX_QUESTION_CHARS:
+                raise ValueError(f"the question is too long (at most {MAX_QUESTION_CHARS:,} characters)")
             asst, access = session(request)
             kw = {**_filters(source_type, person, since, until), **access}
             for partial, ans in _stream(asst, query, kw):
                 if ans is None:
-                    chat[-1] = {"role": "assistant", "content": md(partial) + " ▍"}
+                    chat[-1] = {"role": "assistant", "content": md(clip(partial, PAGE_PASSAGE_CHARS)) + " ▍"}
                     yield "", chat, turns, gr.update(), gr.update(), gr.update()
         except (AskColleagueError, ValueError) as e:
             chat[-1] = {"role": "assistant", "content": f"⚠ {md(e)}"}
-            turns.append({"question": question, "query": query, "answer": None})  # turn i = chat pair i
+            turns.append({"question": question, "query": query, "answer": None, "user": user})  # turn i = chat pair i
             yield "", chat, turns, gr.update(), gr.update(), gr.update()
             return
         a = ans.to_dict()
         a["question"] = question
         t = len(turns)
-        turns.append({"question": question, "query": query, "answer": a, "index_version": asst.index.vdir.name})
-        body = answer_markdown(a, t)
+        turns.append({"question": question, "query": query, "answer": a, "index_version": asst.index.vdir.name,
+                      "user": user})
+        shown = bound_answer(a)  # turns keep the whole answer: the sources panel bounds what it shows
+        body = answer_markdown(shown, t)
         if query != question:
-            body += f'\n\n<span class="ac-rewrite">Searched for: {md(query)}</span>'
+            body += f'\n\n<span class="ac-rewrite">Searched for: {md(clip(query))}</span>'
         chat[-1] = {"role": "assistant", "content": body}
-        yield "", chat, turns, sources_html(turns), people_html(t, a), header_for(asst, access)
+        yield "", chat, turns, sources_html(turns), people_html(t, shown), header_for(asst, access)
 
     def _record(kind, turn, turns, comment, chunk_id=None) -> bool:
-        a = turns[turn]["answer"] if turn is not None and 0 <= turn < len(turns or []) else None
+        a = turns[turn]["answer"] if isinstance(turn, int) and 0 <= turn < len(turns or []) else None
         if not a:
             return False
+        comment = clip(comment, MAX_COMMENT_CHARS) if isinstance(comment, str) else None
         feedback.add(kind, turns[turn]["question"], a["answer"], [c["chunk_id"] for c in a["citations"]],
                      chunk_id=chunk_id, comment=comment, query=turns[turn]["query"],
                      index_version=turns[turn].get("index_version"))
         return True
 
-    def on_like(turns, comment, data: gr.LikeData):
-        idx = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
-        if data.liked in (True, False) and _record("up" if data.liked else "down", idx // 2, turns, comment):
+    def on_like(turns, comment, data: gr.LikeData, request: gr.Request):
+        if not owns(turns, request):
+            return gr.update()
+        idx = data.index[0] if isinstance(data.index, (list, tuple)) and data.index else data.index
+        if (isinstance(idx, int) and not isinstance(idx, bool) and data.liked in (True, False)
+                and _record("up" if data.liked else "down", idx // 2, turns, comment)):
             gr.Info("Thanks, your feedback was saved.")
             return ""
         return gr.update()
 
-    def on_wrong(turns, comment, evt: gr.EventData):
-        d = getattr(evt, "_data", None) or {}
+    def on_wrong(turns, comment, evt: gr.EventData, request: gr.Request):
+        if not owns(turns, request):
+            return gr.update()
+        d = getattr(evt, "_data", None)
+        d = d if isinstance(d, dict) else {}
         t, n = d.get("turn"), d.get("n")
         ans = turns[t]["answer"] if isinstance(t, int) and 0 <= t < len(turns or []) else None
         cite = next((c for c in (ans or {}).get("citations", []) if c["n"] == n), None)
@@ -575,15 +781,22 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
                 person: str | None = None, since: str | None = None, until: str | None = None,
                 request: gr.Request = None) -> dict:
         """Answer a question: the JSON contract of Answer.to_dict() (citations, people, ...), plus the
-        index_version that answered."""
-        if not (question or "").strip():
-            raise gr.Error("question is empty")
+        index_version that answered. Passage texts longer than MAX_PASSAGE_CHARS come cut, with
+        `truncated: true` (see bound_answer)."""
+        question = _text_arg(question, "question", MAX_QUESTION_CHARS, required=True)
+        k = _k_arg(k)
+        mode = _text_arg(mode, "mode", 10)
         if mode and mode not in ("hybrid", "dense", "bm25"):
             raise gr.Error("mode must be hybrid, dense or bm25")
+        if source_type is not None and not isinstance(source_type, str) and not (
+                isinstance(source_type, list) and all(isinstance(x, str) for x in source_type)):
+            raise gr.Error("source_type must be a source type or a list of them")
+        person, since, until = (_text_arg(v, name, 200) for v, name in
+                                ((person, "person"), (since, "since"), (until, "until")))
         try:
             asst, access = session(request)
-            out = asst.ask(question, k=int(k) if k else None, mode=mode or None,
-                           **_filters(source_type, person, since, until), **access).to_dict()
+            out = bound_answer(asst.ask(question, k=k, mode=mode or None,
+                                        **_filters(source_type, person, since, until), **access).to_dict())
         except (AskColleagueError, ValueError) as e:
             raise gr.Error(str(e)) from None
         out["index_version"] = asst.index.vdir.name
@@ -591,9 +804,11 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
 
     def api_people(topic: str, request: gr.Request = None) -> list[dict]:
         """Who knows about a topic: people with the passages they wrote as evidence."""
+        topic = _text_arg(topic, "topic", MAX_QUESTION_CHARS, required=True)
         try:
             asst, access = session(request)
-            return [p.to_dict() for p in asst.find_people(topic, **access)]
+            return [dict(d, evidence=[dict(e, title=clip(e.get("title"))) for e in d.get("evidence") or []])
+                    for d in (p.to_dict() for p in asst.find_people(topic, **access))]
         except AskColleagueError as e:
             raise gr.Error(str(e)) from None
 
@@ -679,7 +894,8 @@ def serve(index_path: str | Path | None = None, host: str = "127.0.0.1", port: i
     """
     settings = settings or Settings.load()
     path = Path(index_path or settings.index)
-    users = Users(settings.users_file) if settings.users_file else None  # a bad file fails before any work
+    users = (Users(settings.users_file, grace_seconds=settings.users_file_grace_seconds)
+             if settings.users_file else None)  # a bad file fails before any work
     ensure_index(path, settings)
     _log(f"loading {path} and warming up the model…")
     demo = create_app(path, settings, users=users)
@@ -691,8 +907,15 @@ def serve(index_path: str | Path | None = None, host: str = "127.0.0.1", port: i
             if u.person and not asst.retriever.person_ids(u.person):
                 _log(f"warning: user {u.username}: no person {u.person!r} in the index; they see only passages "
                      "without groups")
+    # The guard (websecurity.Guard) goes in as the app's middleware: Starlette refuses middleware
+    # added after the app has started, and launch() starts it. Uploads, monitoring, the MCP server
+    # and server-side rendering (a Node proxy in front, which would hide client addresses) are off;
+    # errors other than gr.Error reach the client without their message (show_error=False).
+    guard = Middleware(Guard, login=users is not None, users=users, settings=settings)
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, css=CSS,
-                theme=THEME, footer_links=["api"], show_error=True, quiet=False,
+                theme=THEME, footer_links=["api"], show_error=False, quiet=False,
                 auth=_auth(users) if users is not None else None,
-                auth_message="Log in with your askcolleague account." if users is not None else None)
+                auth_message=_auth_message(settings) if users is not None else None,
+                app_kwargs={"middleware": [guard]}, max_file_size=0, enable_monitoring=False, mcp_server=False,
+                ssr_mode=False)
     return demo
