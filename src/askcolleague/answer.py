@@ -18,7 +18,18 @@ from .store import visible_sql
 from .settings import Settings
 
 MAX_SENTENCES = 4
-SENTENCE_POOL = 12  # sentences embedded per answer (after a cheap lexical pre-selection)
+QUANTITY_QUESTION = re.compile(r"\b(?:how\s+(?:many|much|long|often|fast|quickly|soon|big|large|old|far|high|low)|"
+                               r"what\s+(?:time|date|day|year|percentage|share|size|number|amount|price|cost)|"
+                               r"when|which\s+(?:year|month|day|date|version))\b", re.I)
+QUANTITY = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|hundred|"
+                      r"once|twice|daily|weekly|monthly|yearly|annually|quarterly|january|february|march|april|may|"
+                      r"june|july|august|september|october|november|december|monday|tuesday|wednesday|thursday|"
+                      r"friday|saturday|sunday)\b", re.I)
+MAX_SENTENCE_CHARS = 1000  # longer "sentences" (an unbroken run, a flattened table) are not answer sentences
+POOL_PER_PASSAGE = 3  # sentences of one passage among the SENTENCE_POOL embedded
+MAX_PER_PASSAGE = 2  # sentences of one passage in an answer
+ANSWER_CLOSEST = 3  # the pool's passages nearest the question (cosine) always among the answer's candidates
+SENTENCE_POOL = 16  # sentences embedded per answer (after a cheap lexical pre-selection)
 
 # "Who said / wrote / proposed ... X": the person who made the statement is the answer.
 _ATTRIBUTION_VERBS = (
@@ -155,8 +166,48 @@ _ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|cf|vs|approx|incl|esp|resp|Dr|Mr|Mrs|Ms
                      r"ca|z\.B|d\.h|bzw|usw|Hr|Fr)\.|(?<![\w.])[A-Z]\.)$")  # "e.g." / "J." end no sentence
 
 
+_TABLE_ROW = re.compile(r"\S.* \| .*\S")  # a table row as the loaders write it: cells joined by " | "
+
+
+def table_rows(text: str) -> dict[str, str]:
+    """Each table row of a passage (not a header), mapped to the header row of its table."""
+    out, header = {}, None
+    for line in text.split("\n"):
+        line = line.strip()
+        if _TABLE_ROW.fullmatch(line):
+            if header is None:
+                header = line
+            else:
+                out[line] = header
+        else:
+            header = None
+    return out
+
+
 def sentences(text: str) -> list[str]:
-    """Split a passage into sentences (and lines); drop fragments without a word."""
+    """Split a passage into sentences (and lines); drop fragments without a word. A table row is
+    one sentence of its own (its header row is not a sentence)."""
+    parts: list[str] = []
+    para: list[str] = []
+    header = False
+    for line in text.split("\n") + [""]:
+        if _TABLE_ROW.fullmatch(line.strip()):
+            parts += _prose(para)
+            para = []
+            if header:
+                parts.append(line.strip())
+            header = True
+        else:
+            header = False
+            para.append(line)
+    parts += _prose(para)
+    return [p for p in parts if re.search(r"[A-Za-z]{2}", p)]
+
+
+def _prose(lines: list[str]) -> list[str]:
+    text = "\n".join(lines)
+    if not text.strip():
+        return []
     # a single line break inside a paragraph is a hard wrap, not a sentence end
     text = re.sub(r"(?<![.!?:\n])\n(?![ \t]*(?:[-•*]|\d+[.)])\s|[ \t]*\n)", " ", text)
     parts: list[str] = []
@@ -165,8 +216,7 @@ def sentences(text: str) -> list[str]:
             parts[-1] = f"{parts[-1]} {piece}"  # split after an abbreviation or an initial: rejoin
         else:
             parts.append(piece)
-    parts = [s.strip(" \t-•*") for s in parts]
-    return [p for p in parts if re.search(r"[A-Za-z]{2}", p)]
+    return [s.strip(" \t-•*") for s in parts if s and s.strip(" \t-•*")]
 
 
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]’”]*\s*$")
@@ -206,7 +256,7 @@ def answerable_sentence(s: str) -> bool:
     (ending in ':') or a run-on list."""
     words = s.split()
     end = s.rstrip()[-1:]
-    return 4 <= len(words) <= 80 and end not in ("?", ":") and not s.isupper()
+    return 4 <= len(words) <= 80 and len(s) <= MAX_SENTENCE_CHARS and end not in ("?", ":") and not s.isupper()
 
 
 def _stem(w: str) -> str:
@@ -227,8 +277,12 @@ def lexical_overlap(query_terms: set[str], text: str) -> float:
     return len(query_terms & content_terms(text)) / len(query_terms)
 
 
-def _in_context(row: dict, sentence: str) -> str:
+def _in_context(row: dict, sentence: str, header: str | None = None) -> str:
     head = row["title"] + (f" — {row['section']}" if row.get("section") else "")
+    if header:  # a table row, read with its column names: "Priority: P1 · First response: 30 minutes"
+        cells, names = sentence.split(" | "), header.split(" | ")
+        if len(cells) == len(names):
+            sentence = " · ".join(f"{n}: {c}" for n, c in zip(names, cells))
     return f"{head}: {sentence}"
 
 
@@ -331,11 +385,16 @@ class Assistant:
                                      qvec=embed_question if mode != "bm25" else None)
         qvec = made[0] if made else None
         hits = pool[:k]
-        self._whole_sentences(hits)
         if qvec is not None:
             cos = self.retriever.cosine(qvec, [h.id for h in pool])
             for h in pool:
                 h.dense = cos.get(h.id, h.dense)
+            # The passages closest to the question in meaning are answer candidates even when the
+            # fusion (or the per-document cap) ranked them below k: hybrid retrieval decides the
+            # ranking shown, not which sentence may answer.
+            closest = sorted((h for h in pool if h.dense is not None), key=lambda h: -h.dense)[:ANSWER_CLOSEST]
+            hits = hits + [h for h in closest if all(h.id != x.id for x in hits)]
+        self._whole_sentences(hits)
         t1 = time.perf_counter()
         best = max((h.dense for h in hits if h.dense is not None), default=None)
         qterms = content_terms(question)
@@ -470,20 +529,43 @@ class Assistant:
             return Answer(question, "", True, "extractive", None, [], [], [], {}, retrieval_mode=mode)
         # Stage 1 (cheap): lexical overlap and passage rank keep the most promising sentences, plus
         # the opening sentences of the best passage; only these are embedded (the model is the cost).
+        best_cos = max((h.dense for h in hits if h.dense is not None), default=None)
+
+        def relevance(hi: int) -> float:  # the passage's own relevance: its cosine, else its rank
+            h = hits[hi]
+            if h.dense is not None and best_cos is not None:
+                return math.exp((h.dense - best_cos) / 0.05)
+            return 1.0 / (1.0 + 0.5 * hi)
+
+        rel = [relevance(hi) for hi in range(len(hits))]
+        top = max(range(len(hits)), key=lambda hi: rel[hi])
         lex = [lexical_overlap(qterms, s) for _, s in cands]
-        pre = sorted(range(len(cands)), key=lambda ci: -(0.6 * lex[ci] + 0.4 / (1.0 + 0.5 * cands[ci][0])))
-        keep = sorted(set(pre[:SENTENCE_POOL]) | {ci for ci, (hi, _) in enumerate(cands) if hi == 0 and ci < 3})
+        # answer-type match (classic QA): "how many / how long / when ..." is answered by a sentence with a number
+        typed = [QUANTITY.search(s) is not None for _, s in cands] if QUANTITY_QUESTION.search(question) else \
+            [False] * len(cands)
+        pre = sorted(range(len(cands)), key=lambda ci: -(0.6 * lex[ci] + 0.4 * rel[cands[ci][0]] + 0.2 * typed[ci]))
+        opening = [ci for ci, (hi, _) in enumerate(cands) if hi == top][:3]
+        per: dict[int, int] = {}
+        pooled = []
+        for ci in pre:  # at most POOL_PER_PASSAGE of one passage: every passage gets its best in
+            if len(pooled) >= SENTENCE_POOL:
+                break
+            if per.get(cands[ci][0], 0) < POOL_PER_PASSAGE:
+                per[cands[ci][0]] = per.get(cands[ci][0], 0) + 1
+                pooled.append(ci)
+        keep = sorted(set(pooled) | set(opening))
         cands = [cands[ci] for ci in keep]
         lex = [lex[ci] for ci in keep]
         # Stage 2: each kept sentence embedded with its passage's title and section (what it is about)
         svecs = None
         if qvec is not None:
-            svecs = self.embedder.embed_batch([_in_context(hits[hi].row, s) for hi, s in cands])
+            rows = {hi: table_rows(hits[hi].row["text"]) for hi in {hi for hi, _ in cands}}
+            svecs = self.embedder.embed_batch([_in_context(hits[hi].row, s, rows[hi].get(s)) for hi, s in cands])
         scored = []
         for ci, (hi, s) in enumerate(cands):
             sim = float(svecs[ci] @ qvec) if svecs is not None else 0.0
-            passage = 1.0 / (1.0 + 0.5 * hi)  # the retriever's ranking of the passage
-            score = 0.55 * sim + 0.25 * lex[ci] + 0.20 * passage
+            passage = rel[hi]
+            score = 0.55 * sim + 0.25 * lex[ci] + 0.20 * passage + 0.05 * typed[ci]
             if hits[hi].row.get("quoted_from"):
                 score -= 0.05  # prefer the original message to a quote of it
             scored.append((score, ci))
@@ -497,6 +579,8 @@ class Assistant:
                 continue
             if any(_same(cands[ci][1], cands[cj][1]) for cj in chosen):
                 continue
+            if sum(cands[cj][0] == cands[ci][0] for cj in chosen) >= MAX_PER_PASSAGE:
+                continue  # room for the best sentences of other passages
             chosen.append(ci)
         # keep passage order, then sentence order within a passage, for readability
         chosen.sort()

@@ -340,6 +340,13 @@ def sources_html(turns: list[dict]) -> str:
     return "".join(out)
 
 
+def _cite_links(text_html: str, turn: int | None) -> str:
+    """[n] markers in escaped text, linked to the sources panel of answer `turn`."""
+    if turn is None:
+        return text_html
+    return re.sub(r"\[(\d+)\]", lambda m: f'<a class="ac-cite" href="#src-{turn}-{m.group(1)}">[{m.group(1)}]</a>', text_html)
+
+
 def people_html(turn: int | None, ans: dict | None) -> str:
     """The who-to-ask panel: a card per person, with the passages they wrote as the reason."""
     if ans is None:
@@ -360,6 +367,7 @@ def people_html(turn: int | None, ans: dict | None) -> str:
             + (contact if contact.startswith("<a") else "") + "</div>"
             + (f'<div class="ac-role">{role}</div>' if role else "")
             + ("" if p.get("has_profile", True) else '<div class="ac-role">no profile in the people directory</div>')
+            + (f'<div class="ac-reason">Why: {_cite_links(esc(p["reason"]), turn)}</div>' if p.get("reason") else "")
             + f'<div class="ac-why">Wrote:<ul>{"".join(why)}</ul></div></div>')
     return head + "".join(cards)
 
@@ -503,6 +511,7 @@ CSS = """
 .ac-type { color: var(--body-text-color-subdued); border: 1px solid var(--border-color-primary); border-radius: 6px;
   padding: 0 5px; font-size: .72rem; white-space: nowrap; }
 .ac-why { font-size: .85rem; margin-top: 6px; }
+.ac-reason { font-size: .85rem; margin-top: 4px; }
 .ac-why ul { list-style: none; margin: 2px 0 0; padding: 0; }
 .ac-why li { margin: 3px 0; }
 #ac-who a, #ac-sources a { padding: 0; }
