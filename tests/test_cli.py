@@ -22,6 +22,20 @@ def test_demo_build_report(demo_build):
     assert report["people"] >= 16
 
 
+def test_readme_states_the_demo_corpus_counts(demo_build):
+    """README's "a fictional robotics company with N sources and M people" matches the demo build."""
+    import re
+
+    import yaml
+
+    _, report, _ = demo_build
+    m = re.search(r"with (\d+) sources and (\d+) people\)", (ROOT / "README.md").read_text())
+    assert m, "README no longer states the demo corpus counts"
+    profiles = yaml.safe_load((DEMO / "people.yaml").read_text())["people"]
+    assert (int(m.group(1)), int(m.group(2))) == (report["sources_indexed"], len(profiles))
+    assert report["people"] > len(profiles)  # authors without a profile (Alex Morgan, Chris Doyle) too
+
+
 def test_status_and_people(demo_index):
     st = json.loads(run("index", "status", "--index", str(demo_index), "--json").stdout)
     assert st["model"]["id"] == "sentence-transformers/all-MiniLM-L6-v2" and st["model"]["dim"] == 384

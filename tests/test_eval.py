@@ -14,8 +14,9 @@ from conftest import FIXTURES, ROOT
 
 from askcolleague.errors import ConfigError
 from askcolleague.evaluation import (
-    MODES, Calibration, Report, SuiteError, abstention_metrics, check_thresholds, choose_threshold, fact_hits,
-    load_suite, load_thresholds, parse_suite, ranking_metrics, read_beir, split_claims, write_trec,
+    ATTRIBUTION_METRICS, MODES, Calibration, Question, Report, SuiteError, _problems, abstention_metrics,
+    answer_view, attribution_metrics, attribution_result, check_thresholds, choose_threshold, fact_hits, load_suite,
+    load_thresholds, parse_suite, ranking_metrics, read_beir, same_person, split_claims, write_trec,
 )
 
 MINI = FIXTURES / "beir" / "mini"
@@ -123,6 +124,16 @@ def _q(**kw):
     (_q(type="people", people=[]), "q1: a people question needs at least one name"),
     (_q(facts=["x", "x"]), "q1: `facts` lists 'x' twice"),
     (_q(id=...), "question #1 has no `id`"),
+    (_q(type="attribution", people=[]), "q1: an attribution question needs the expected author as people[0]"),
+    (_q(type="attribution", people=["Ann Smith"], origin="Bob Stone"),
+     "q1: `origin` 'Bob Stone' must also be the expected author, people[0] (now 'Ann Smith')"),
+    (_q(type="attribution", people=["Ann Smith"], echoes=["ann  SMITH"]),
+     "q1: 'Ann Smith' is both the expected author (people[0]) and in `echoes`"),
+    (_q(type="attribution", people=["Ann Smith"], origin=["Ann Smith"]), "q1: `origin` must be one name"),
+    (_q(type="attribution", people=["Ann Smith"], echoes="Bob Stone"), "q1: `echoes` must be a list"),
+    (_q(origin="Ann Smith"), "q1: `origin` is only for attribution questions"),
+    (_q(type="people", people=["Ann Smith"], echoes=["Bob Stone"]), "q1: `echoes` is only for attribution questions"),
+    (_q(echos=["Bob Stone"]), "q1: unknown key 'echos'; did you mean 'echoes'?"),
 ])
 def test_suite_validation_errors(question, needle):
     with pytest.raises(SuiteError) as e:
@@ -148,11 +159,139 @@ def test_suite_level_errors(tmp_path):
         load_suite(tmp_path / "missing.yaml")
 
 
+def test_attribution_fields_parse_and_old_suites_stay_valid():
+    s = parse_suite({"version": 1, "questions": [
+        _q(),  # a suite written before attribution questions existed
+        _q(id="a1", type="attribution", docs=["demo/t.jsonl#t1"], people=["Ann Smith", "Carl Diaz"],
+           origin="ann smith", echoes=["Bob Stone"]),
+        _q(id="a2", type="attribution", docs=["demo/t.jsonl#t1"], people=["Bob Stone"])]}, "s.yaml")
+    old, a1, a2 = s.questions
+    assert (old.origin, old.echoes, old.expected_author) == (None, [], None)
+    assert (a1.expected_author, a1.origin, a1.echoes) == ("Ann Smith", "ann smith", ["Bob Stone"])
+    assert (a2.expected_author, a2.origin, a2.echoes) == ("Bob Stone", None, [])
+    assert s.counts()["attribution"] == 2
+
+
 def test_demo_suite_loads():
     s = load_suite(ROOT / "eval" / "demo.yaml")
     c = s.counts()
     assert c["answerable"] >= 26 and c["multi"] >= 5 and c["people"] >= 7 and c["unanswerable"] >= 10
     assert len({q.id for q in s.questions}) == len(s.questions) and s.sha256
+    attribution = s.of_type("attribution")
+    assert c["attribution"] >= 15 and all(q.people for q in attribution)
+    assert len([q for q in attribution if q.origin]) >= 5 and len([q for q in attribution if q.echoes]) >= 5
+
+
+def test_check_eval_validates_the_demo_suite():
+    """ingest/tools/check_eval.py: facts in the gold docs, people in people.yaml, authors wrote in the gold docs."""
+    proc = subprocess.run([sys.executable, str(ROOT / "ingest" / "tools" / "check_eval.py")], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "attribution" in proc.stdout and "0 problem(s)" in proc.stdout
+
+
+# ------------------------------------------------------------------------------------------
+# attribution metrics on hand-made answers
+
+KENJI = {"name": "Kenji Watanabe", "email": "kenji.watanabe@northwind.example"}
+LENA = {"name": "Lena Vogel", "email": "lena.vogel@northwind.example"}
+MEI = {"name": "Mei Tanaka", "email": "mei.tanaka@northwind.example"}
+OLU = {"name": "Olu Adeyemi", "email": "olumide.adeyemi@northwind.example"}  # as seen in a source, not the profile
+
+
+def _answer(people, citations, abstained=False) -> dict:
+    """A hand-made Answer.to_dict(): people best first; citations as lists of authors, numbered from 1."""
+    return {"abstained": abstained, "people": [dict(p, score=1.0) for p in people],
+            "citations": [{"n": n, "doc_id": f"d{n}", "authors": authors} for n, authors in enumerate(citations, 1)]}
+
+
+BANNER = Question("a1", "Who first suggested a warning banner on stale wiki pages?", "attribution", ["d"],
+                  ["Kenji Watanabe"], origin="Kenji Watanabe", echoes=["Priya Raman", "Mei Tanaka"])
+MACROS = Question("a2", "Who asked about the Zendesk macros?", "attribution", ["d"], ["Emily O'Brien"])
+LAPTOP = Question("q1", "How do I request a new laptop?", "answerable", ["d"], ["Priya Raman"])
+
+
+def test_same_person_by_email_or_normalised_name():
+    assert same_person(OLU, {"name": "Olumide Adeyemi", "email": "Olumide.Adeyemi@northwind.example"})
+    assert same_person("José Álvarez", {"name": "jose  alvarez", "email": None})
+    assert same_person("Watanabe, Kenji", KENJI)
+    assert not same_person(KENJI, LENA) and not same_person({"name": "", "email": ""}, {"name": "", "email": ""})
+
+
+@pytest.mark.parametrize("answer, want", [
+    # the origin on top and author of [1]: everything right
+    (_answer([KENJI, LENA], [[KENJI], [LENA]]), {"p1": True, "origin": True, "agree": True}),
+    # the prolific post author on top; she wrote [2], so people and citations agree, but the attribution is wrong
+    (_answer([LENA, KENJI], [[MEI], [LENA]]), {"p1": False, "origin": False, "agree": True}),
+    # the right person on top, but [1] is an echo's comment: not the origin's own words first
+    (_answer([KENJI], [[MEI], [KENJI]]), {"p1": True, "origin": False, "agree": True}),
+    # the right person on top, and no citation at all (e.g. an abstention): only the top person counts
+    (_answer([KENJI], [], abstained=True), {"p1": True, "origin": True, "agree": None}),
+    # an echo on top, cited passages by someone else: nothing agrees
+    (_answer([MEI], [[LENA]]), {"p1": False, "origin": False, "agree": False}),
+    # nobody suggested
+    (_answer([], [[KENJI]]), {"p1": False, "origin": False, "agree": False}),
+])
+def test_attribution_result(answer, want):
+    r = attribution_result(BANNER, answer_view(answer))
+    assert {k: r[k] for k in want} == want
+    assert r["top_is_echo"] == (bool(answer["people"]) and answer["people"][0]["name"] == MEI["name"])
+
+
+def test_attribution_metrics_by_hand():
+    results = [
+        (BANNER, attribution_result(BANNER, answer_view(_answer([KENJI, LENA], [[KENJI]])))),   # p1 1, origin 1, agree 1
+        (BANNER, attribution_result(BANNER, answer_view(_answer([LENA], [[MEI], [LENA]])))),    # p1 0, origin 0, agree 1
+        (MACROS, attribution_result(MACROS, answer_view(_answer([LENA], [[LENA]])))),            # p1 0, -, agree 1
+        (MACROS, attribution_result(MACROS, answer_view(_answer([LENA], [], abstained=True)))),  # p1 0, -, -
+        (LAPTOP, attribution_result(LAPTOP, answer_view(_answer([LENA], [[KENJI]])))),           # agree 0 (all only)
+        (LAPTOP, attribution_result(LAPTOP, answer_view(_answer([], [], abstained=True)))),      # nothing
+    ]
+    m = attribution_metrics(results)
+    assert set(m) == {*ATTRIBUTION_METRICS, "people.agree_with_citations"}
+    assert m["attribution.p@1"] == pytest.approx(1 / 4)
+    assert m["attribution.origin_accuracy"] == pytest.approx(1 / 2)
+    assert m["attribution.people_agree"] == pytest.approx(3 / 3)
+    assert m["people.agree_with_citations"] == pytest.approx(3 / 4)
+    # no attribution question: only the general health metric; nothing answered: nothing at all
+    assert set(attribution_metrics(results[4:])) == {"people.agree_with_citations"}
+    assert attribution_metrics(results[5:]) == {}
+
+
+def test_answer_view_reads_an_answer_object():
+    class Cite:
+        def __init__(self, n, authors):
+            self.n, self.authors = n, authors
+
+    class Ans:
+        def to_dict(self):
+            return {"abstained": False, "people": [dict(OLU, score=2.0, evidence=[])],
+                    "citations": [{"n": 2, "doc_id": "b", "authors": [LENA]}, {"n": 1, "doc_id": "a", "authors": [OLU]}]}
+
+    v = answer_view(Ans())
+    assert [c["n"] for c in v["citations"]] == [1, 2] and v["people"] == [OLU]
+
+
+def _row(q: Question, answer: dict) -> dict:
+    return {"abstained": answer["abstained"], "answer": "…", "cited": [{"doc_id": c["doc_id"]} for c in answer["citations"]],
+            "people": [p["name"] for p in answer["people"]], "first_gold_rank": 1, "facts_in_cited": [],
+            "attribution": attribution_result(q, answer_view(answer))}
+
+
+def test_attribution_failures_are_reported():
+    got = _problems(BANNER, _row(BANNER, _answer([MEI, KENJI], [[LENA]])), ["d"])
+    kinds = {p["kind"]: p for p in got}
+    assert set(kinds) == {"attribution", "origin", "people-vs-citations"}
+    assert kinds["attribution"]["expected"] == "Kenji Watanabe first in the people list"
+    assert "Mei Tanaka" in kinds["attribution"]["got"] and "only repeated it" in kinds["attribution"]["got"]
+    assert "Kenji Watanabe (the idea's origin)" in kinds["origin"]["expected"]
+    assert "'Mei Tanaka'" in kinds["origin"]["got"] and "['Lena Vogel']" in kinds["origin"]["got"]
+    assert "cited authors ['Lena Vogel']" in kinds["people-vs-citations"]["got"]
+    # right answer: no attribution problem; the generic "people in the top 3" check is not applied to it
+    assert _problems(BANNER, _row(BANNER, _answer([KENJI, MEI], [[KENJI]])), ["d"]) == []
+    # a non-attribution question: the people-vs-citations check applies too
+    laptop = _problems(LAPTOP, _row(LAPTOP, _answer([LENA], [[KENJI]])), ["d"])
+    assert [p["kind"] for p in laptop] == ["people", "people-vs-citations"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -160,14 +299,21 @@ def test_demo_suite_loads():
 
 def _tiny_report() -> Report:
     r = Report(title="tiny", modes=["bm25", "hybrid"], metrics={
-        "bm25": {"doc.recall@1": 0.5, "doc.ndcg@10": 0.7, "abstain.f1": 0.4},
-        "hybrid": {"doc.recall@1": 1.0, "doc.ndcg@10": 0.9, "abstain.f1": 0.8}},
-        counts={"doc": 2, "abstain": 3})
+        "bm25": {"doc.recall@1": 0.5, "doc.ndcg@10": 0.7, "people.agree_with_citations": 0.6,
+                 "attribution.p@1": 0.25, "attribution.origin_accuracy": 0.0, "attribution.people_agree": 0.5,
+                 "abstain.f1": 0.4},
+        "hybrid": {"doc.recall@1": 1.0, "doc.ndcg@10": 0.9, "people.agree_with_citations": 0.9,
+                   "attribution.p@1": 0.75, "attribution.origin_accuracy": 0.5, "attribution.people_agree": 1.0,
+                   "abstain.f1": 0.8}},
+        counts={"doc": 2, "attribution": 4, "abstain": 3})
     r.runs = {m: {"q1": [("demo/a b.md", 0.9), ("demo/c.md", 0.95)], "q2": [("demo/c.md", 0.2)]} for m in r.modes}
     r.qrels = {"q1": {"demo/a b.md": 1}, "q2": {"demo/d.md": 1}}
     r.latency = {m: {"total": {"p50": 10.0, "p95": 20.0, "mean": 12.0, "n": 2}} for m in r.modes}
     r.failures = {"bm25": [{"id": "q2", "type": "answerable", "question": "Why <b>?",
-                            "problems": [{"kind": "retrieval", "expected": "demo/d.md", "got": "demo/c.md"}]}],
+                            "problems": [{"kind": "retrieval", "expected": "demo/d.md", "got": "demo/c.md"}]},
+                           {"id": "a1", "type": "attribution", "question": "Who said it?",
+                            "problems": [{"kind": "attribution", "expected": "Kenji Watanabe first in the people list",
+                                          "got": "['Lena Vogel']"}]}],
                   "hybrid": []}
     r.calibration = {"hybrid": Calibration("hybrid", 0.45, 0.8, 0.8, 0.8, (0.44, 0.46), [], 0.35, 0.7)}
     r.config = {"suite": "tiny.yaml", "k": 8}
@@ -204,10 +350,16 @@ def test_report_files(tmp_path):
     md = files["md"].read_text()
     assert "| Recall@1 (docs) | 0.500 | 1.000 |" in md and "![metrics per mode](metrics.png)" in md
     assert "**q2**" in md and "retrieval: expected demo/d.md; got demo/c.md" in md
+    assert "| P@1 (attribution) | 0.250 | 0.750 |" in md and "| Origin accuracy (attribution) | 0.000 | 0.500 |" in md
+    assert "| People agree with citations (all answered) | 0.600 | 0.900 |" in md
+    assert "**a1** (attribution)" in md and "attribution: expected Kenji Watanabe first in the people list" in md
+    assert data["metrics"]["bm25"]["attribution.people_agree"] == 0.5
     page = files["html"].read_text()
     assert "data:image/png;base64," in page and "Why &lt;b&gt;?" in page
+    assert "<td>P@1 (attribution)</td><td>0.250</td><td>0.750</td>" in page
     table = r.table()
     assert "Recall@1 (docs)" in table and "0.500" in table and "1.000" in table and "calibration:" in table
+    assert "[attribution] (4 questions)" in table and "Origin accuracy (attribution)" in table
 
 
 def test_thresholds_gate(tmp_path):
@@ -226,6 +378,8 @@ def test_thresholds_gate(tmp_path):
     t = load_thresholds(THRESHOLDS)
     assert set(t["metrics"]) == set(MODES)
     assert all(0 <= v <= 1 for m in t["metrics"].values() for v in m.values())
+    for mode in MODES:  # the attribution metrics are gated like the others
+        assert {*ATTRIBUTION_METRICS, "people.agree_with_citations"} <= set(t["metrics"][mode]), mode
 
 
 # ------------------------------------------------------------------------------------------
@@ -331,9 +485,21 @@ def test_demo_report_contents(demo_report, tmp_path):
     cal = report.calibration["hybrid"]
     assert 0.0 < cal.threshold < 1.0 and cal.f1 >= cal.current_f1
     assert report.config["abstain_threshold"] == cal.threshold
+    suite = load_suite(ROOT / "eval" / "demo.yaml")
+    # attribution questions have their own people metrics; the expert-finding ones cover the rest
+    assert report.counts["attribution"] == len(suite.of_type("attribution"))
+    assert report.counts["people"] == len([q for q in suite.questions if q.people and q.type != "attribution"])
     for m in MODES:
+        assert {*ATTRIBUTION_METRICS, "people.agree_with_citations"} <= set(report.metrics[m])
+        assert all(0.0 <= report.metrics[m][k] <= 1.0 for k in ATTRIBUTION_METRICS)
         rows = report.questions[m]
-        assert len(rows) == len(load_suite(ROOT / "eval" / "demo.yaml").questions)
+        assert len(rows) == len(suite.questions)
+        attr = {r["id"]: r["attribution"] for r in rows if r["type"] == "attribution"}
+        want = sum(a["p1"] for a in attr.values()) / len(attr)
+        assert report.metrics[m]["attribution.p@1"] == pytest.approx(want)
+        kinds = {p["kind"] for f in report.failures[m] for p in f["problems"]}
+        if report.metrics[m]["attribution.p@1"] < 1.0:
+            assert "attribution" in kinds
         assert {"retrieve", "answer", "people", "total"} <= set(report.latency[m])
         assert all(r["timings_ms"] for r in rows)
     files = write_trec(report, tmp_path)

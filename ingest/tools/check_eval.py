@@ -4,7 +4,10 @@
 Checks: unique ids and known types; per-type minimum counts; every gold doc (file or thread) exists;
 every fact appears (case-insensitive, whitespace-normalised) in the text of at least one gold doc,
 and for `multi` questions every gold doc contributes at least one fact; every person named exists
-in people.yaml; unanswerable questions list no docs, people or facts.
+in people.yaml; unanswerable questions list no docs, people or facts. Attribution questions: the
+expected author (people[0]), the `origin` and every one of the `echoes` wrote in a gold doc (by
+email, name or people.yaml alias), the origin is people[0], and `origin`/`echoes` appear only on
+attribution questions.
 
 Self-contained on purpose (no askcolleague imports), so it also checks the corpus itself. Binary
 documents are checked against their text in make_demo_binaries.py (and the extracted PDF text when
@@ -15,6 +18,7 @@ pdfminer is installed). Exit status 1 on any problem.
 from __future__ import annotations
 
 import argparse
+import email.utils
 import html
 import json
 import mailbox
@@ -34,7 +38,7 @@ REPO = INGEST.parent
 sys.path.insert(0, str(TOOLS))
 import make_demo_binaries  # noqa: E402
 
-MIN_COUNTS = {"answerable": 26, "multi": 5, "people": 7, "unanswerable": 10}
+MIN_COUNTS = {"answerable": 26, "multi": 5, "people": 7, "attribution": 15, "unanswerable": 10}
 WP = "{http://wordpress.org/export/1.2/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
 
@@ -72,22 +76,38 @@ def file_text(path: Path) -> str:
     return strip_markup(path.read_text(encoding="utf-8"), ext)
 
 
+# (doc key, thread id) -> [(name, email)] of everyone who wrote in the thread; filled by the readers below
+AUTHORS: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+
+
 def wxr_threads(path: Path) -> dict[str, str]:
     root = ET.parse(path).getroot()
+    key = path.relative_to(INGEST).as_posix()
+    logins = {a.findtext(f"{WP}author_login"): (a.findtext(f"{WP}author_display_name") or "",
+                                                 a.findtext(f"{WP}author_email") or "")
+              for a in root.find("channel").findall(f"{WP}author")}
     out = {}
     for item in root.find("channel").findall("item"):
         if item.findtext(f"{WP}post_type") not in ("post", "page") or item.findtext(f"{WP}status") not in ("publish", "private"):
             continue
+        thread = f"post-{item.findtext(f'{WP}post_id')}"
+        creator = item.findtext("{http://purl.org/dc/elements/1.1/}creator") or ""
+        AUTHORS[(key, thread)].append(logins.get(creator, (creator, "")))
         parts = [item.findtext("title") or "", item.findtext(CONTENT) or ""]
         for c in item.findall(f"{WP}comment"):
             if c.findtext(f"{WP}comment_approved") == "1" and (c.findtext(f"{WP}comment_type") or "") in ("", "comment"):
                 parts.append(c.findtext(f"{WP}comment_content") or "")
-        out[f"post-{item.findtext(f'{WP}post_id')}"] = strip_markup("\n".join(parts), ".html")
+                AUTHORS[(key, thread)].append((c.findtext(f"{WP}comment_author") or "",
+                                               c.findtext(f"{WP}comment_author_email") or ""))
+        out[thread] = strip_markup("\n".join(parts), ".html")
     return out
 
 
 def slack_threads(folder: Path) -> dict[str, str]:
     channels = {c["name"] for c in json.loads((folder / "channels.json").read_text(encoding="utf-8"))}
+    users = {u["id"]: (u.get("real_name") or "", u.get("profile", {}).get("email") or "")
+             for u in json.loads((folder / "users.json").read_text(encoding="utf-8"))}
+    key = folder.relative_to(INGEST).as_posix()
     out: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for day in sorted(folder.glob("*/*.json")):
         channel = day.parent.name
@@ -96,37 +116,54 @@ def slack_threads(folder: Path) -> dict[str, str]:
         for m in json.loads(day.read_text(encoding="utf-8")):
             if m.get("subtype") or m.get("bot_id") or not m.get("user"):
                 continue
-            key = f"{channel}/{m.get('thread_ts') or m['ts']}"
-            out[key].append((float(m["ts"]), html.unescape(m.get("text", ""))))
+            thread = f"{channel}/{m.get('thread_ts') or m['ts']}"
+            out[thread].append((float(m["ts"]), html.unescape(m.get("text", ""))))
+            AUTHORS[(key, thread)].append(users.get(m["user"], ("", "")))
     return {k: "\n".join(t for _, t in sorted(v)) for k, v in out.items()}
 
 
 def mbox_threads(path: Path) -> dict[str, str]:
+    key = path.relative_to(INGEST).as_posix()
     msgs = {}
     for m in mailbox.mbox(str(path)):
         mid = m["Message-ID"].strip().strip("<>")
         refs = re.findall(r"<([^<>]+)>", m.get("References", "") or m.get("In-Reply-To", "") or "")
         body = m.get_payload(decode=True).decode("utf-8")
-        msgs[mid] = (refs[0] if refs else mid, str(make_header(decode_header(m["Subject"]))) + "\n" + body)
+        name, addr = email.utils.parseaddr(str(m["From"]))
+        name = str(make_header(decode_header(name))) if name else ""
+        msgs[mid] = (refs[0] if refs else mid, str(make_header(decode_header(m["Subject"]))) + "\n" + body, (name, addr))
     out: dict[str, list[str]] = defaultdict(list)
-    for mid, (root, text) in msgs.items():
+    for mid, (root, text, author) in msgs.items():
         out[root].append(text)
+        AUTHORS[(key, root)].append(author)
     return {k: "\n".join(v) for k, v in out.items()}
 
 
+def _author_ref(value) -> tuple[str, str]:
+    """("Name", "email") of a JSONL / front-matter author: "Name <email>", "Name" or {name, email}."""
+    if isinstance(value, dict):
+        return str(value.get("name") or ""), str(value.get("email") or "")
+    name, addr = email.utils.parseaddr(str(value or ""))
+    return (name, addr) if "<" in str(value) else (str(value or "").strip(), "")
+
+
 def jsonl_threads(path: Path) -> dict[str, str]:
+    key = path.relative_to(INGEST).as_posix()
     out = {}
 
-    def walk(comments: list[dict], parts: list[str]) -> None:
+    def walk(comments: list[dict], parts: list[str], authors: list) -> None:
         for c in comments:
             parts.append(c.get("body", ""))
-            walk(c.get("comments", []), parts)
+            authors.append(_author_ref(c.get("author")))
+            walk(c.get("comments", []), parts, authors)
 
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             t = json.loads(line)
             parts = [t.get("title", ""), t.get("body", "")]
-            walk(t.get("comments", []), parts)
+            authors = AUTHORS[(key, str(t["id"]))]
+            authors.append(_author_ref(t.get("author")))
+            walk(t.get("comments", []), parts, authors)
             out[str(t["id"])] = "\n".join(parts)
     return out
 
@@ -164,6 +201,42 @@ def doc_text(doc_id: str) -> str:
     return threads[thread]
 
 
+def person_of(name: str, addr: str) -> str | None:
+    """The people.yaml name an author (name, email) resolves to: by email, then name or alias."""
+    addr = addr.strip().lower()
+    for p in PEOPLE:
+        if addr and str(p.get("email", "")).lower() == addr:
+            return p["name"]
+    for p in PEOPLE:
+        if name and norm(name) in {norm(n) for n in [p["name"], *p.get("aliases", [])]}:
+            return p["name"]
+    return None
+
+
+def doc_authors(doc_id: str) -> set[str] | None:
+    """people.yaml names of everyone who wrote in a gold doc; None when the doc's authors are not read here
+    (binary documents, files without front matter)."""
+    if doc_id.startswith("profile:"):
+        email_ = doc_id.split(":", 1)[1].lower()
+        return {p["name"] for p in PEOPLE if str(p.get("email", "")).lower() == email_}
+    key, _, thread = doc_id.partition("#")
+    if thread:
+        doc_text(doc_id)  # fills AUTHORS
+        return {n for n in (person_of(*a) for a in AUTHORS.get((key, thread), [])) if n}
+    path = INGEST / key
+    meta: dict = {}
+    if path.suffix in (".md", ".markdown"):
+        m = re.match(r"^---\n(.*?)\n---\n", path.read_text(encoding="utf-8"), re.S)
+        meta = yaml.safe_load(m.group(1)) if m else {}
+    side = path.with_name(path.name + ".meta.yaml")
+    if side.is_file():
+        meta = {**meta, **(yaml.safe_load(side.read_text(encoding="utf-8")) or {})}
+    refs = meta.get("authors") or ([meta["author"]] if meta.get("author") else [])
+    if not refs:
+        return None
+    return {n for n in (person_of(*_author_ref(r)) for r in refs) if n}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--eval", default=str(REPO / "eval" / "demo.yaml"))
@@ -195,9 +268,27 @@ def main() -> int:
             problems.append(f"{qid}: multi needs at least two docs")
         if qtype == "people" and not people:
             problems.append(f"{qid}: people question without people")
-        for person in people:
+        origin, echoes = q.get("origin"), q.get("echoes") or []
+        if qtype != "attribution" and (origin or echoes):
+            problems.append(f"{qid}: origin/echoes are only for attribution questions")
+        if qtype == "attribution":
+            if not docs or not people:
+                problems.append(f"{qid}: attribution needs docs and the expected author as people[0]")
+            elif origin and norm(origin) != norm(people[0]):
+                problems.append(f"{qid}: origin {origin!r} must be people[0] ({people[0]!r})")
+            if people and any(norm(e) == norm(people[0]) for e in echoes):
+                problems.append(f"{qid}: {people[0]!r} is both people[0] and an echo")
+        for person in dict.fromkeys([*people, *([origin] if origin else []), *echoes]):
             if norm(person) not in names:
                 problems.append(f"{qid}: person {person!r} is not in people.yaml")
+        if qtype == "attribution" and docs and people:
+            try:
+                wrote = set().union(*[doc_authors(d) or set() for d in docs])
+            except (OSError, KeyError, ValueError):
+                wrote = set()  # the missing doc is reported below
+            for person in dict.fromkeys([people[0], *([origin] if origin else []), *echoes]):
+                if wrote and norm(person) not in {norm(w) for w in wrote}:
+                    problems.append(f"{qid}: {person!r} wrote nothing in {docs} (authors: {sorted(wrote)})")
         texts = {}
         for d in docs:
             try:

@@ -5,7 +5,9 @@ Writes, under ingest/demo/:
   blog/northwind-blog.xml      WordPress WXR 1.2 export (posts, a page, comments, spam/trash/pingback, a draft)
   slack/                       Slack workspace export (users.json, channels.json, <channel>/<date>.json)
   mail/eng-announce.mbox       mbox with threaded replies (Message-ID / In-Reply-To / References, "> " quoting)
+  mail/platform-team.mbox      a second list: inline "> " quotes of the message answered, an Outlook-style top post
   forum/qa-threads.jsonl       JSONL Q&A threads with nested comments
+  forum/dev-help.jsonl         another forum category, with votes and accepted answers
 
 The content lives in this script; the output is deterministic. Thread ids used by eval/demo.yaml are
 fixed here (WXR post ids, Slack parent ts, mbox root Message-IDs, JSONL thread ids), so keep them
@@ -43,6 +45,7 @@ BLOG_AUTHORS = [  # login, email, display name, first, last
     ("mtanaka", "mei.tanaka@northwind.example", "Mei Tanaka", "Mei", "Tanaka"),
     ("eobrien", "emily.obrien@northwind.example", "Emily O'Brien", "Emily", "O'Brien"),
     ("gkim", "grace.kim@northwind.example", "Grace Kim", "Grace", "Kim"),
+    ("lvogel", "lena.vogel@northwind.example", "Lena Vogel", "Lena", "Vogel"),
 ]
 
 # Commenter identities as they appear in the blog (some spelled differently from people.yaml).
@@ -64,6 +67,7 @@ C = {
     "mei": ("Mei Tanaka", "mei.tanaka@northwind.example"),
     "sofia": ("Sofia Novak", "sofia.novak@northwind.example"),
     "hannah": ("Hannah Schmidt", "hannah.schmidt@northwind.example"),
+    "lena": ("Lena Vogel", "lena.vogel@northwind.example"),
     "spammer": ("Best Replica Watches", "deals@cheap-watches.example"),
 }
 
@@ -349,6 +353,86 @@ what they built, learned or broke. Posts are reviewed by two colleagues before t
 a feasibility study budget of $400,000. Not decided; do not share.</p>""",
         "comments": [],
     },
+    # Attribution traps (eval/demo.yaml, type attribution): the post's author replies to nearly every
+    # comment; Kenji's staleness-banner idea is repeated by Priya and by Mei, who credits it to Lena.
+    {
+        "id": 113, "login": "lvogel", "date": "2025-06-16 13:00", "type": "post", "status": "publish",
+        "slug": "2025/06/16/proposal-new-wiki-search",
+        "title": "Proposal: replace the wiki's built-in search with Meilisearch",
+        "tags": ["wiki", "search", "documentation", "developer-experience"],
+        "content": """<p>Everyone who has tried to find a runbook at 3 a.m. knows the problem: the wiki's built-in search is
+bad. It ranks pages by how often the words appear in the title, it knows no synonyms (searching for
+<em>k8s</em> does not find <em>Kubernetes</em>), and a single typo returns nothing at all. In the May
+developer-experience survey, 64% of the people who answered said they give up on the wiki search at least
+once a week and ask in Slack instead. The search log agrees: 41% of searches end without a click on any
+result.</p>
+<h2>What I propose</h2>
+<p>Replace the built-in search with <strong>Meilisearch</strong>, self-hosted on the tools cluster, and index
+the wiki, the ADRs and the runbooks into one search box. Meilisearch is open source, tolerates typos out of
+the box, supports a synonym list we can maintain ourselves (k8s, EKS, Kubernetes; PTO, vacation, leave) and
+answers in well under 50 ms on an index of our size (about 9,400 pages).</p>
+<h2>What I do not propose</h2>
+<ul>
+<li>Moving the wiki itself. Pages, permissions and history stay where they are; only the search box changes.</li>
+<li>A hosted search service. Everything stays on our own infrastructure.</li>
+<li>Searching Slack. That is a different project with different privacy questions.</li>
+</ul>
+<h2>Plan</h2>
+<p>A pilot with two teams in July, a comparison against the current search, and a decision at the end of
+July. Comments, objections and horror stories about the current search are very welcome below.</p>""",
+        "comments": [
+            (1101, "kenji", "2025-06-16 15:05", 0,
+             "Before we change engines: in my experience half of the bad results are not the engine's fault, they are stale "
+             "pages. The Terraform naming page from 2022 still ranks above the current Terraform conventions. Could the new "
+             "search rank pages by their last edit, and put a warning banner on any page that nobody has edited for 18 months? "
+             "That alone would stop people from following outdated instructions.", "1", ""),
+            (1102, "lena", "2025-06-16 15:40", 1101,
+             "Ranking by freshness is something Meilisearch can do with a custom ranking rule on the updated_at field, so that "
+             "part is cheap. I'll check how many of our pages have not been touched in a long time; my guess is a lot.", "1", ""),
+            (1103, "sofia", "2025-06-16 17:20", 0,
+             "One condition from Security: wiki pages include security runbooks, customer names and the odd credential that "
+             "somebody pasted by mistake. Whatever we pick, the index has to stay on our own clusters in eu-central-1. A SaaS "
+             "search service with data outside the EU is a no-go, and so is sending page content to a third-party API for "
+             "\"AI answers\".", "1", ""),
+            (1104, "lena", "2025-06-16 18:05", 1103,
+             "Agreed, and that is the plan: self-hosted on the tools cluster in eu-central-1, no SaaS, no external API. I'll "
+             "add a section on data residency and on how page permissions carry over to search results.", "1", ""),
+            (1105, "emily", "2025-06-17 09:10", 0,
+             "Support would love this. Could the search also cover our Zendesk macros? Agents search the wiki and Zendesk "
+             "separately today, and the macros often contain the better answer.", "1", ""),
+            (1106, "lena", "2025-06-17 10:30", 1105,
+             "Macros are out of scope for the pilot, but there is a connector for it, so let's look at it in phase two. "
+             "I've added it to the list of follow-ups.", "1", ""),
+            (1107, "priya", "2025-06-18 08:45", 0,
+             "+1 to the staleness idea from earlier in the thread. A banner on pages older than 18 months would already fix "
+             "most of what IT gets asked about: the 2019 page about our old Jira workflow still shows up first when you search "
+             "for tickets.", "1", ""),
+            (1108, "lena", "2025-06-18 09:15", 1107,
+             "Noted. I'm collecting examples of misleading old pages in a spreadsheet linked from the proposal, please add "
+             "yours there.", "1", ""),
+            (1109, "mei", "2025-06-19 11:00", 0,
+             "Lena, as you say yourself in the comments, pages that haven't been edited in 18 months should get a warning "
+             "banner. I'd go one step further: every page gets an owner, and owners have to confirm their pages once a year, "
+             "or the page is marked as unverified. Access runbooks change too often to go stale quietly.", "1", ""),
+            (1110, "lena", "2025-06-19 11:25", 1109,
+             "An annual owner review is a good fit for the wiki; it can already send reminder mails to page owners. "
+             "I'll write it up as a separate proposal so it does not hold up the search pilot.", "1", ""),
+            (1111, "jose", "2025-06-20 14:00", 0,
+             "Please test with real queries before we commit to an engine. Take a few months of the current search log and "
+             "replay every query against both engines, then compare what people actually clicked. Also check code snippets: "
+             "some tokenizers split on dots and dashes, so searches like kubectl-drain or harbor.yaml behave oddly.", "1", ""),
+            (1112, "lena", "2025-06-20 15:30", 1111,
+             "Yes! I exported three months of search logs, about 12,000 queries, and will replay them against the old search "
+             "and Meilisearch during the pilot. Code snippets are on the test list.", "1", ""),
+            (1113, "spammer", "2025-06-21 04:12", 0,
+             "Great post. Looking for cheap SEO backlinks? Visit our site!!!", "spam", ""),
+            (1114, "grace", "2025-06-23 16:00", 0,
+             "Approved for a pilot with Platform and Support in July. Let's decide by 31 July, based on the replayed search "
+             "logs and a short follow-up survey. Lena owns the decision write-up.", "1", ""),
+            (1115, "lena", "2025-06-23 16:20", 1114,
+             "Thanks Grace. The pilot starts on 7 July; I'll post the results in this thread.", "1", ""),
+        ],
+    },
 ]
 
 
@@ -480,6 +564,7 @@ SLACK_USERS = [  # id, username, real_name, display_name, email, is_bot
     ("U16GRACE", "grace.kim", "Grace Kim", "Grace", "grace.kim@northwind.example", False),
     ("U17TOM", "tom.becker", "Tom Becker", "Tom", "tom.becker@northwind.example", False),
     ("U18HANNAH", "hannah.schmidt", "Hannah Schmidt", "Hannah", "hannah.schmidt@northwind.example", False),
+    ("U19SAM", "sam.ortiz", "Sam Ortiz", "Sam (Office PDX)", "sam.ortiz@northwind.example", False),
     ("U90PDBOT", "pagerduty", "PagerDuty", "PagerDuty", "", True),
 ]
 
@@ -489,6 +574,7 @@ SLACK_CHANNELS = [  # id, name, created, purpose
     ("C03SECURITY", "security", "2019-06-12 10:00", "Security questions. Report incidents in #security-incidents, not here."),
     ("C04MLPERC", "ml-perception", "2020-01-20 08:30", "PalletNet, datasets, labeling and the GPU cluster."),
     ("C05RELEASE", "release", "2021-02-08 17:00", "Harbor release train, go/no-go decisions, hotfix approvals."),
+    ("C06OFFICEPDX", "office-portland", "2021-09-01 16:00", "Portland office: desks, deliveries, the kitchen and the plants."),
 ]
 
 # A thread: (channel, [messages]); a message: (user, "YYYY-MM-DD HH:MM", text). The first message is the parent;
@@ -633,6 +719,40 @@ SLACK_THREADS = [
         ("U01DANA", "2025-12-01 18:40",
          "Platform won't make Kubernetes or Terraform changes in production from Friday 12 Dec, so we have a quiet weekend "
          "before the freeze starts."),
+    ]),
+    # Attribution traps: Sam's rota idea is echoed ("+1, like Sam said") by Marcus and Dana; Tom's spikes by Olu.
+    ("office-portland", [
+        ("join", "U19SAM", "2025-07-01 16:20"),
+        ("U19SAM", "2025-07-01 16:30",
+         "Hi all :seedling: Last year the plants on the 3rd floor did not survive the week around the Fourth of July. "
+         "Proposal: a watering rota where each team takes one week at a time, watering on Monday and Thursday, and the "
+         "team's name goes into the Office PDX calendar. Watering cans and plant food are in the kitchen cupboard under the "
+         "coffee machine. Which team takes week 1 (starting 7 July)?"),
+        ("U04MARCUS", "2025-07-01 16:41",
+         "+1, like Sam said, one team per week is the easiest way to do it. Firmware takes week 1."),
+        ("U14EMILY", "2025-07-01 16:55",
+         "Support can do week 2. What about the big fiddle-leaf fig by reception? I think it needs less water than the "
+         "others, last summer it got drowned."),
+        ("U19SAM", "2025-07-01 17:10",
+         "Good catch <@U14EMILY>. The fig only gets water on Thursdays, half a can. I'll hang a tag on it."),
+        ("U17TOM", "2025-07-01 17:32",
+         "Finance takes week 3. For the holiday weeks when nobody is in, can we get self-watering spikes? A pack of 12 is "
+         "about $24, I can approve that from the office budget."),
+        ("U11OLU", "2025-07-02 08:05",
+         "+1 to Tom's idea with the spikes. The small pots could also go on trays in the test lab sink over long weekends."),
+        ("U01DANA", "2025-07-02 09:20",
+         "Platform takes week 4. And like Sam said, Monday and Thursday is plenty: I killed my desk cactus by watering it "
+         "every day :sweat_smile:"),
+        ("U19SAM", "2025-07-02 10:00",
+         "Rota is in the calendar: Firmware, Support, Finance, Platform, then IT and Security from August. Spikes are "
+         "ordered, thanks <@U17TOM>."),
+    ]),
+    ("office-portland", [
+        ("U19SAM", "2025-07-28 09:15",
+         "Quick report from the 3rd floor: the rota skipped week 3 and the ferns by the window are bone dry. I watered them "
+         "this morning. The big fig is fine, the tag works."),
+        ("U17TOM", "2025-07-28 09:40",
+         "Sorry, that one is on Finance, it was quarter close. We'll swap into week 7 to make up for it."),
     ]),
 ]
 
@@ -855,8 +975,8 @@ Nora"""),
 ]
 
 
-def _quote(mid: str) -> str:
-    m = next(x for x in MAILS if x[0] == mid)
+def _quote(mid: str, mails: list[tuple] = MAILS) -> str:
+    m = next(x for x in mails if x[0] == mid)
     name = email.utils.parseaddr(m[1])[0]
     if "," in name:  # "Last, First" -> "First Last" in the attribution line
         last, first = [p.strip() for p in name.split(",", 1)]
@@ -874,17 +994,20 @@ def _encode_addr(sender: str) -> str:
     return f"{email.header.Header(name, 'utf-8').encode()} <{addr}>"
 
 
-def write_mbox() -> Path:
-    out = DEMO / "mail" / "eng-announce.mbox"
+def write_mbox(mails: list[tuple] = MAILS, name: str = "eng-announce", about: str = "Engineering announcements",
+               quote_parent: bool = True) -> Path:
+    """One mailing list archive, mail/<name>.mbox. `quote_parent`: append the parent's whole body quoted
+    ("On ..., X wrote:" + "> " lines) to each reply; otherwise the bodies carry their own quoting."""
+    out = DEMO / "mail" / f"{name}.mbox"
     out.parent.mkdir(parents=True, exist_ok=True)
     chunks = []
     refs: dict[str, list[str]] = {}
-    for mid, sender, when, subject, parent, body in MAILS:
+    for mid, sender, when, subject, parent, body in mails:
         d = _dt(when)
         addr = email.utils.parseaddr(sender)[1]
         lines = [f"From {addr} {d:%a %b} {d.day:2d} {d:%H:%M:%S %Y}",  # asctime form, e.g. "Wed Mar  5 09:00:00 2025"
                  f"From: {_encode_addr(sender)}",
-                 "To: eng-announce@northwind.example",
+                 f"To: {name}@northwind.example",
                  f"Date: {email.utils.format_datetime(d)}",
                  f"Subject: {subject}",
                  f"Message-ID: <{mid}>"]
@@ -894,13 +1017,13 @@ def write_mbox() -> Path:
             lines.append("References: " + " ".join(f"<{r}>" for r in refs[mid]))
         else:
             refs[mid] = []
-        lines += ["List-Id: Engineering announcements <eng-announce.northwind.example>",
-                  f"Archived-At: <https://lists.northwind.example/eng-announce/{mid.split('@')[0]}>",
+        lines += [f"List-Id: {about} <{name}.northwind.example>",
+                  f"Archived-At: <https://lists.northwind.example/{name}/{mid.split('@')[0]}>",
                   "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", ""]
         text = body
-        if parent:
-            text = body + "\n\n" + _quote(parent)
-        text += "\n\n-- \neng-announce mailing list: https://lists.northwind.example/eng-announce"
+        if parent and quote_parent:
+            text = body + "\n\n" + _quote(parent, mails)
+        text += f"\n\n-- \n{name} mailing list: https://lists.northwind.example/{name}"
         # mbox "From " escaping of body lines
         text = "\n".join((">" + ln) if ln.startswith("From ") else ln for ln in text.splitlines())
         chunks.append("\n".join(lines) + "\n" + text + "\n")
@@ -909,7 +1032,99 @@ def write_mbox() -> Path:
 
 
 def mbox_thread_ids() -> list[str]:
-    return [m[0] for m in MAILS if m[4] is None]
+    return [m[0] for m in MAILS + PLATFORM_MAILS if m[4] is None]
+
+
+# The Platform team's own list (mail/platform-team.mbox). Replies quote what they answer inline, the way
+# people actually reply (and one top-posts Outlook-style), instead of the whole parent appended at the end.
+# Attribution traps: Kenji's reply quotes José's words, Dana's quotes Kenji's.
+PLATFORM_MAILS = [
+    ("bazel-cache-s3-20250512@northwind.example", '"Álvarez, José" <jose.alvarez@northwind.example>',
+     "2025-05-12 08:30", "Moving the Bazel remote cache to S3", None,
+     """Hi Platform,
+
+Our Bazel remote cache is a single bazel-remote instance, an i4i.2xlarge in us-west-2 with 1.8 TB
+of local NVMe. It has served us well, but we have outgrown it. The disk fills up every Friday
+afternoon and eviction starts thrashing, so the cache hit rate on pull requests drops from 85% to
+about 60% until the weekend. Friday pipelines are visibly slower, and the instance is a single
+point of failure: when AWS retired its host in March, every build ran uncached for two hours.
+
+Proposal:
+
+- Run bazel-remote as a stateless front in the tools-ci cluster, 3 replicas behind the existing
+  bazel-cache.northwind.example name, with an S3 bucket as the backing store.
+- A lifecycle rule deletes cache entries after 30 days; nobody needs older ones.
+- Cutover on Monday 2 June. Rollback is a one-line change of the --remote_cache flag back to the
+  old host, which we keep running until 30 June.
+
+Cost: roughly $1,900 a month, instead of $2,300 for the instance and its snapshots.
+
+Comments by Friday, please.
+
+José"""),
+    ("bazel-cache-s3-reply1@northwind.example", '"Watanabe, Kenji" <kenji.watanabe@northwind.example>',
+     "2025-05-12 17:05", "Re: Moving the Bazel remote cache to S3", "bazel-cache-s3-20250512@northwind.example",
+     """On Mon, 12 May 2025 at 08:30, José Álvarez wrote:
+> The disk fills up every Friday
+> afternoon and eviction starts thrashing, so the cache hit rate on pull requests drops from 85% to
+> about 60% until the weekend.
+
+That matches what I see: the database integration jobs take twice as long on Fridays.
+
+Strong +1 for the move. One thing to get right: put the bucket in us-west-2, next to tools-ci.
+Cross-region reads would cost more than the instance we are replacing, and they add 60-80 ms to
+every cache lookup. Please also turn on S3 request metrics from day one, so we can see what the
+cache really costs.
+
+Kenji"""),
+    ("bazel-cache-s3-reply2@northwind.example", "Dana Lee <dana.lee@northwind.example>",
+     "2025-05-13 09:10", "Re: Moving the Bazel remote cache to S3", "bazel-cache-s3-reply1@northwind.example",
+     """Kenji Watanabe wrote:
+> put the bucket in us-west-2, next to tools-ci.
+> Cross-region reads would cost more than the instance we are replacing
+
+Agreed, and the bucket goes into Terraform under platform/ci-cache like everything else.
+
+One more thing before we cut over: let's run the old and the new cache side by side for a week,
+with every build writing to both, and compare hit rates and p95 lookup times on the CI dashboard.
+If the new one is not at least as good on a Friday, we wait.
+
+Dana"""),
+    ("bazel-cache-s3-reply3@northwind.example", '"Álvarez, José" <jose.alvarez@northwind.example>',
+     "2025-05-13 11:45", "RE: Moving the Bazel remote cache to S3", "bazel-cache-s3-reply2@northwind.example",
+     """Sounds good. Parallel week from 26 May to 1 June, and the cutover stays on 2 June if the numbers
+hold. Ravi, could you add the panels?
+
+José
+
+Sent from my phone
+
+-----Original Message-----
+From: Dana Lee <dana.lee@northwind.example>
+Sent: Tuesday, 13 May 2025 09:10
+Subject: Re: Moving the Bazel remote cache to S3
+
+One more thing before we cut over: let's run the old and the new cache side by side for a week,
+with every build writing to both, and compare hit rates and p95 lookup times on the CI dashboard."""),
+    ("bazel-cache-s3-reply4@northwind.example", '"Shankar, Ravi" <ravi.shankar@northwind.example>',
+     "2025-05-14 16:20", "Re: Moving the Bazel remote cache to S3", "bazel-cache-s3-reply3@northwind.example",
+     """Done. The CI dashboard in Grafana now has a "Remote cache" row: hit rate per runner pool, p95
+lookup time and S3 request rate, old and new cache side by side. There is also a ticket-severity
+alert when the hit rate on ci-default stays below 70% for an hour.
+
+Ravi"""),
+    ("bazel-cache-s3-done-20250603@northwind.example", '"Álvarez, José" <jose.alvarez@northwind.example>',
+     "2025-06-03 10:00", "Bazel remote cache is on S3 now", None,
+     """Hi Platform,
+
+The cutover happened yesterday as planned and nobody noticed, which is the point. During the
+parallel week the new cache matched the old one on hit rate and was 4 ms faster at p95. Last
+Friday the hit rate stayed at 84% all afternoon, where the old cache used to drop to about 60%.
+
+The old instance keeps running until 30 June, then it goes. Thanks Kenji, Dana and Ravi.
+
+José"""),
+]
 
 
 # =============================================================================================
@@ -1002,8 +1217,39 @@ FORUM = [
 ]
 
 
-def write_forum() -> Path:
-    out = DEMO / "forum" / "qa-threads.jsonl"
+# Another forum category (forum/dev-help.jsonl), exported with its votes and accepted answers (the loader
+# ignores those fields). Attribution trap: one person asks, two others answer, the asker thanks one of them.
+DEV_HELP = [
+    {"id": "t-201", "title": "Can I replay a customer's mission log in the simulator?",
+     "author": "Emily O'Brien <Emily.OBrien@northwind.example>", "date": "2025-06-03T15:20:00Z",
+     "tags": ["simulator", "support", "robots"], "votes": 6, "views": 212,
+     "body": "A customer in Leeds reports that one of their NR-40s stopped in the middle of aisle 14 three nights in a row, "
+             "always around 02:40, and started again on its own after about a minute. Nothing in the ticket explains it. Is "
+             "there a way to replay the robot's mission log in the simulator myself, so I can see what it saw, instead of "
+             "asking engineering to dig through raw logs every time?",
+     "comments": [
+         {"id": "c1", "author": "Olu Adeyemi <olumide.adeyemi@northwind.example>", "date": "2025-06-03T16:05:00Z",
+          "votes": 9, "accepted": True,
+          "body": "Yes. Download the mission log from the robot's page in Harbor (Logs > Missions, a .nwlog file) together "
+                  "with the site map from the same page, then run `nwsim replay --map site-map.yaml mission.nwlog`. Replays "
+                  "run at 4x speed by default; use `--speed 1` to watch the stop in real time, and switch on the "
+                  "safety-field layer to see what triggered it. This works for robots on NWOS 6.1 and newer.",
+          "comments": [
+              {"id": "c2", "author": "Emily O'Brien", "date": "2025-06-04T09:30:00Z", "votes": 2,
+               "body": "Worked, thanks! A pallet overhang in aisle 14 reached into the safety field whenever the night "
+                       "shift restocked. The customer is moving that pallet.",
+               "comments": []}]},
+         {"id": "c3", "author": "Marcus Chen <marcus.chen@northwind.example>", "date": "2025-06-03T17:40:00Z", "votes": 3,
+          "body": "For anything longer than an hour, submit the replay to the fleet-sim cluster instead of running it on "
+                  "your laptop: `nwsim submit --map site-map.yaml mission.nwlog`. Results show up in #fleet-sim. Laptop "
+                  "replays tend to run out of memory past about 90 minutes of log.",
+          "comments": []},
+     ]},
+]
+
+
+def write_forum(threads: list[dict] = FORUM, name: str = "qa-threads") -> Path:
+    out = DEMO / "forum" / f"{name}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def add_urls(thread_url: str, comments: list[dict]) -> None:
@@ -1012,7 +1258,7 @@ def write_forum() -> Path:
             add_urls(thread_url, c.get("comments", []))
 
     lines = []
-    for t in FORUM:
+    for t in threads:
         num = t["id"].split("-")[1]
         t = {"id": t["id"], "title": t["title"], "url": f"https://forum.northwind.example/t/{num}", **{
             k: v for k, v in t.items() if k not in ("id", "title")}}
@@ -1023,7 +1269,9 @@ def write_forum() -> Path:
 
 
 def main() -> None:
-    for p in (write_wxr(), write_slack(), write_mbox(), write_forum()):
+    for p in (write_wxr(), write_slack(), write_mbox(),
+              write_mbox(PLATFORM_MAILS, "platform-team", "Platform team", quote_parent=False),
+              write_forum(), write_forum(DEV_HELP, "dev-help")):
         print(f"wrote {p.relative_to(DEMO.parent)}")
     print("slack threads:", *slack_thread_ids(), sep="\n  ")
     print("mbox threads:", *mbox_thread_ids(), sep="\n  ")

@@ -38,7 +38,8 @@ _ATTRIBUTION_VERBS = (
     "recommended|recommends|pointed out|points out|noticed|notices|complained|complains|objected|objects|"
     "posted|posts|came up with|comes up with|brought up|brings up|floated|pitched|flagged|flags|warned|warns|"
     "predicted|promised|announced|announces|insisted|thought|think|believes|believed|disagreed|agreed|"
-    "found|discovered|first|originally|initially|started the (?:thread|discussion)|opened the (?:thread|issue)")
+    "found|discovered|wants|wanted|added|explained|described|built|created|fixed|volunteered|offered|"
+    "first|originally|initially|started the (?:thread|discussion)|opened the (?:thread|issue)")
 ATTRIBUTION = re.compile(
     r"^\W*(?:so\s+|and\s+|but\s+)?(?:who|which\s+(?:person|colleague|engineer|one))\s+"
     r"(?:(?:was|is)\s+(?:it\s+)?(?:that\s+|who\s+)?)?(?:did\s+|had\s+|has\s+|have\s+)?"
@@ -51,7 +52,21 @@ _ASKING = re.compile(r"^\W*(?:who|which\s+\w+)\s+(?:(?:was|is)\s+(?:it\s+)?(?:th
                      r"(?:first\s+|originally\s+)?(?:asked|asks|ask)\b|\bwhose\s+question\b", re.I)
 ECHO_COSINE = 0.80  # two sentences state the same idea (all-MiniLM-L6-v2: paraphrases score ~0.8-0.95)
 ECHO_OVERLAP = 0.6  # ... or share this share of their content words
+ECHO_ANSWERS, ECHO_RELATED = 0.10, 0.35  # ... or states what was asked nearly as well (cosine to the
+# question's statement within 0.10 of the best sentence's) and is related to it (pairwise cosine >= 0.35)
 RELATED = 0.1  # a passage with rel(d) >= this counts as "on this" in a person's reason (cosine ~0.11 below the best)
+
+
+def statement_of(question: str) -> str:
+    """What an attribution question asks about, without its "who said ..." frame: "Who proposed
+    running the old and the new cache side by side?" → "running the old and the new cache side by
+    side". Searched instead of the question, it is closer in meaning to the sentence that says it."""
+    m = ATTRIBUTION.search(question)
+    if not m or m.start() > 3:
+        return question
+    rest = re.sub(r"^(?:that|about|whether|if|for|to|on|the idea (?:that|of)|it)\s+", "", question[m.end():].strip(" ,:"))
+    rest = rest.rstrip(" ?")
+    return rest if len(rest.split()) >= 3 else question
 
 
 def question_kind(question: str) -> str:
@@ -345,6 +360,18 @@ class Assistant:
     def embedder(self):
         return self.index.embedder
 
+    @property
+    def abstain_threshold(self) -> float:
+        """The cosine below which the answer abstains: the setting, or with `auto` the index's own
+        calibration (manifest `abstain_calibration`; see calibration.py), else the default 0.42."""
+        from .calibration import DEFAULT
+
+        value = self.settings.abstain_threshold
+        if value != "auto":
+            return float(value)
+        cal = self.index.manifest.get("abstain_calibration") or {}
+        return float(cal.get("threshold", DEFAULT))
+
     def warm_up(self) -> None:
         """Load the model and touch the index so the first question is as fast as the rest."""
         self.ask("warm up", k=2)
@@ -374,14 +401,15 @@ class Assistant:
             person=person, tags=[tag] if isinstance(tag, str) else tag, since=since, until=until, groups=groups)
         question = question.strip()
         made: list = []
-
-        def embed_question():  # called by the retriever while its BM25 run goes on in parallel
-            made.append(self.embedder.embed_batch([question])[0])
-            return made[0]
-
         depth = max(self.settings.people_depth, k * 5)
         kind = question_kind(question)
-        pool = self.retriever.search(question, k=None, mode=mode, filters=filters, depth=depth,
+        query = statement_of(question) if kind == "attribution" else question
+
+        def embed_question():  # called by the retriever while its BM25 run goes on in parallel
+            made.append(self.embedder.embed_batch([query])[0])
+            return made[0]
+
+        pool = self.retriever.search(query, k=None, mode=mode, filters=filters, depth=depth,
                                      qvec=embed_question if mode != "bm25" else None)
         qvec = made[0] if made else None
         hits = pool[:k]
@@ -397,11 +425,11 @@ class Assistant:
         self._whole_sentences(hits)
         t1 = time.perf_counter()
         best = max((h.dense for h in hits if h.dense is not None), default=None)
-        qterms = content_terms(question)
+        qterms = content_terms(query)
         if best is None:  # bm25 mode: abstain only when nothing matched
             abstain = not hits
         else:
-            abstain = not hits or best < self.settings.abstain_threshold
+            abstain = not hits or best < self.abstain_threshold
         abstain = abstain or bool(self.unknown_names(question, groups=groups))
         if abstain:
             answer = Answer(question, "", True, "extractive", None, [], [], [], {},
@@ -409,12 +437,12 @@ class Assistant:
         elif self._use_llm(llm):
             answer = self._llm_answer(question, qterms, qvec, hits, mode, on_token, groups)
         else:
-            answer = self._extractive(question, qterms, qvec, hits, mode, groups,
-                                      questions_ok=kind == "attribution" and bool(_ASKING.search(question)))
+            # (attribution: a suggestion is often asked — "Could we ...?" — and "who asked X" is one)
+            answer = self._extractive(question, qterms, qvec, hits, mode, groups, questions_ok=kind == "attribution")
         origin = None
         if kind == "attribution" and not answer.abstained and answer.picks:
             answer, origin = self._origin(question, answer, pool, hits, mode, groups,
-                                          asking=bool(_ASKING.search(question)))
+                                          asking=bool(_ASKING.search(question)), qvec=qvec)
         t2 = time.perf_counter()
         support: dict[str, float] = {}
         for h, _sent, sc in answer.picks:
@@ -590,7 +618,7 @@ class Assistant:
         return ans
 
     def _origin(self, question: str, answer: Answer, pool: list[Hit], hits: list[Hit], mode: str,
-                groups: list[str] | None, asking: bool = False) -> tuple[Answer, dict]:
+                groups: list[str] | None, asking: bool = False, qvec=None) -> tuple[Answer, dict]:
         """For an attribution question: the earliest passage that states what the answer's best
         sentence states, and the later ones that repeat it (echoes: a quote, a paraphrase, "as you
         said"). Candidates are the sentences of the top passages sharing content words with the
@@ -613,16 +641,19 @@ class Assistant:
                 if not other:
                     continue
                 lex = len(terms & other) / len(terms | other)
-                if lex >= 0.2:
+                if lex >= 0.1 or any(h.id == p[0].id and sent == p[1] for p in answer.picks):
                     cands.append((lex, h, sent))
         cands.sort(key=lambda t: -t[0])
         cands = cands[:24]
         echoes: list[tuple[Hit, str]] = []
         if cands:
             vecs = self.embedder.embed_batch([best_sent] + [c[2] for c in cands])
-            for (lex, h, sent), v in zip(cands, vecs[1:]):
+            to_q = None if qvec is None else vecs @ qvec  # how well each states what was asked
+            for i, ((lex, h, sent), v) in enumerate(zip(cands, vecs[1:]), 1):
                 overlap = len(terms & content_terms(sent)) / len(terms)
-                if float(v @ vecs[0]) >= ECHO_COSINE or overlap >= ECHO_OVERLAP and lex >= 0.4:
+                pair = float(v @ vecs[0])
+                if pair >= ECHO_COSINE or overlap >= ECHO_OVERLAP and lex >= 0.4 or (
+                        to_q is not None and to_q[i] >= to_q[0] - ECHO_ANSWERS and pair >= ECHO_RELATED):
                     echoes.append((h, sent))
 
         def when(item: tuple[Hit, str]) -> tuple:
@@ -752,8 +783,10 @@ class Assistant:
                     continue
                 contrib.setdefault(pid, []).append((rel * weight, h, role))
                 if h.row["chunk_id"] in cited:
-                    sup = support.get(h.row["chunk_id"], 0.5 * s_best) / s_best
-                    cited_score[pid] = cited_score.get(pid, 0.0) + sup * weight * (0.5 if quoted else 1.0)
+                    sup = support.get(h.row["chunk_id"], 0.5 * s_best) / s_best * weight * (0.5 if quoted else 1.0)
+                    # expertise: every cited passage counts; attribution: the one that says it best
+                    cited_score[pid] = max(cited_score.get(pid, 0.0), sup) if kind == "attribution" \
+                        else cited_score.get(pid, 0.0) + sup
         origin = origin or {}
         first = set(origin.get("authors", []))
         echoed = set(origin.get("echo_authors", [])) - first

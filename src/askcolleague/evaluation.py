@@ -28,6 +28,16 @@ Answer metrics (see `SupportJudge` for the support rule, shared with the LLM ans
   answer text; ``fact_coverage_cited``: in the answer text or the passages it cites;
 - abstention precision / recall / F1, abstained = positive, unanswerable = true.
 
+Attribution metrics ("who said / wrote / proposed X", questions of type ``attribution``; see
+`attribution_result`):
+
+- ``attribution.p@1``: the answer's top person is the expected author (the question's ``people[0]``);
+- ``attribution.origin_accuracy`` (questions with ``origin``): the top person is the origin of the
+  idea *and*, when the answer cites anything, the first citation's authors include the origin;
+- ``attribution.people_agree``: over answered (not abstained) attribution questions, the top person
+  is an author of a cited passage; ``people.agree_with_citations``: the same over every answered
+  question of the suite.
+
 All are averaged over questions (macro). Latency p50/p95 per stage comes from ``Answer.timings_ms``.
 LLM-judged RAGAS faithfulness / answer relevancy are not computed (see `Report.notes`).
 """
@@ -56,13 +66,14 @@ import numpy as np
 from .errors import ConfigError
 
 MODES = ("bm25", "dense", "hybrid")
-TYPES = ("answerable", "multi", "people", "unanswerable")
+TYPES = ("answerable", "multi", "people", "attribution", "unanswerable")
 DEPTH = 100
-QUESTION_KEYS = ("id", "question", "type", "docs", "people", "facts", "chunks", "notes")
+QUESTION_KEYS = ("id", "question", "type", "docs", "people", "facts", "chunks", "origin", "echoes", "notes")
 SUITE_KEYS = ("version", "description", "questions", "name")
 
 DOC_METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "hit_rate@10")
 PEOPLE_METRICS = ("precision@1", "recall@3", "mrr")
+ATTRIBUTION_METRICS = ("attribution.p@1", "attribution.origin_accuracy", "attribution.people_agree")
 BEIR_METRICS = ("ndcg@10", "recall@100", "recall@10", "mrr@10")
 # Published nDCG@10 on BEIR SciFact (Thakur et al. 2021 for BM25; sentence-transformers for MiniLM).
 PUBLISHED = {"scifact": {"bm25": {"ndcg@10": 0.665}, "dense": {"ndcg@10": 0.645}}}
@@ -74,6 +85,9 @@ LABELS = {
     "doc.mrr@10": "MRR@10 (docs)", "doc.ndcg@10": "nDCG@10 (docs)", "doc.hit_rate@10": "Success@10 (docs)",
     "doc.recall@100": "Recall@100 (docs)",
     "people.precision@1": "P@1 (people)", "people.recall@3": "Recall@3 (people)", "people.mrr": "MRR (people)",
+    "people.agree_with_citations": "People agree with citations (all answered)",
+    "attribution.p@1": "P@1 (attribution)", "attribution.origin_accuracy": "Origin accuracy (attribution)",
+    "attribution.people_agree": "People agree with citations (attribution)",
     "answer.citation_recall": "Citation recall", "answer.citation_precision": "Citation precision",
     "answer.fact_coverage": "Fact coverage (answer)", "answer.fact_coverage_cited": "Fact coverage (answer+cited)",
     "abstain.precision": "Abstention precision", "abstain.recall": "Abstention recall", "abstain.f1": "Abstention F1",
@@ -92,10 +106,17 @@ class Question:
     people: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
     chunks: list[str] = field(default_factory=list)  # optional gold chunk ids (chunk level metrics)
+    origin: str | None = None  # attribution: whom the idea comes from (then also people[0])
+    echoes: list[str] = field(default_factory=list)  # attribution: people who repeated the idea later
 
     @property
     def answerable(self) -> bool:
         return self.type != "unanswerable"
+
+    @property
+    def expected_author(self) -> str | None:
+        """Attribution questions: the person who said / wrote / proposed it (``people[0]``)."""
+        return self.people[0] if self.type == "attribution" and self.people else None
 
 
 @dataclass
@@ -174,7 +195,26 @@ def parse_suite(data: Any, path: str = "<suite>") -> Suite:
         typ = q.get("type")
         if typ not in TYPES:
             raise SuiteError(f"{where}: type {typ!r} is not one of {', '.join(TYPES)}; fix `type:`")
-        docs, people, facts, chunks = (_strings(q.get(k), where, k) for k in ("docs", "people", "facts", "chunks"))
+        docs, people, facts, chunks, echoes = (_strings(q.get(k), where, k)
+                                               for k in ("docs", "people", "facts", "chunks", "echoes"))
+        origin = q.get("origin")
+        if origin is not None and (not isinstance(origin, str) or not origin.strip()):
+            raise SuiteError(f"{where}: `origin` must be one name (whom the idea comes from), not {origin!r}")
+        origin = origin.strip() if origin else None
+        if typ != "attribution" and (origin or echoes):
+            raise SuiteError(f"{where}: `{'origin' if origin else 'echoes'}` is only for attribution questions; "
+                             "remove it or write type: attribution")
+        if typ == "attribution":
+            if not people:
+                raise SuiteError(f"{where}: an attribution question needs the expected author as people[0]; "
+                                 "add people: [\"Name\"]")
+            first = _person_key(people[0])
+            if origin and _person_key(origin) != first:
+                raise SuiteError(f"{where}: `origin` {origin!r} must also be the expected author, people[0] "
+                                 f"(now {people[0]!r}); list the origin first in people")
+            if any(_person_key(e) == first for e in echoes):
+                raise SuiteError(f"{where}: {people[0]!r} is both the expected author (people[0]) and in `echoes`; "
+                                 "an echo repeats someone else's idea: remove it from one of them")
         if typ == "unanswerable":
             for k, v in (("docs", docs), ("people", people), ("facts", facts), ("chunks", chunks)):
                 if v:
@@ -187,7 +227,7 @@ def parse_suite(data: Any, path: str = "<suite>") -> Suite:
         elif not docs and not chunks:
             raise SuiteError(f"{where}: a {typ} question lists no gold `docs`; add the doc id(s) that answer it "
                              "(source keys relative to ingest/, e.g. demo/it/laptop-requests.md)")
-        out.append(Question(qid, text.strip(), typ, docs, people, facts, chunks))
+        out.append(Question(qid, text.strip(), typ, docs, people, facts, chunks, origin, echoes))
     return Suite(out, int(version), str(data.get("description") or "").strip(), path)
 
 
@@ -200,8 +240,12 @@ def load_suite(path: str | Path) -> Suite:
         raw = p.read_bytes()
     except OSError as e:
         raise SuiteError(f"{p}: cannot read the suite ({e.strerror}); check the path (default eval/demo.yaml)") from None
+    from . import safeyaml
+
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = safeyaml.load(raw.decode("utf-8"), f"{p}")
+    except safeyaml.YamlRefused as e:
+        raise SuiteError(str(e)) from None
     except (UnicodeDecodeError, yaml.YAMLError) as e:
         first = " ".join(str(e).split())[:200]
         raise SuiteError(f"{p}: not valid YAML ({first}); fix the syntax") from None
@@ -222,7 +266,7 @@ def suite_warnings(suite: Suite, doc_ids: Iterable[str], people: Iterable[str] =
                 out.append(f"{q.id}: gold doc {d!r} is not in the index"
                            + (f" (did you mean {close[0]!r}?)" if close else ""))
         if names:
-            for p in q.people:
+            for p in dict.fromkeys([*q.people, *([q.origin] if q.origin else []), *q.echoes]):
                 if _person_key(p) not in names:
                     out.append(f"{q.id}: gold person {p!r} is not in the index")
     return out
@@ -282,6 +326,86 @@ def abstention_metrics(pairs: Iterable[tuple[bool, bool]]) -> dict[str, float]:
         fn += (not abstained) and unanswerable
     p, r, f = _prf(tp, fp, fn)
     return {"abstain.precision": p, "abstain.recall": r, "abstain.f1": f}
+
+
+def _person_ref(p: Any) -> tuple[str, str]:
+    """(normalised name, lower-case email) of a name string or a {name, email} mapping / object."""
+    if isinstance(p, str):
+        return _person_key(p), ""
+    get = p.get if isinstance(p, dict) else (lambda k, d=None: getattr(p, k, d))
+    return _person_key(str(get("name") or "")), str(get("email") or "").strip().lower()
+
+
+def same_person(a: Any, b: Any) -> bool:
+    """Two people refs (names, or {name, email}) are one person: same email, or same normalised name."""
+    (na, ea), (nb, eb) = _person_ref(a), _person_ref(b)
+    return bool((ea and ea == eb) or (na and na == nb))
+
+
+def answer_view(ans: Any) -> dict:
+    """What the attribution metrics read of an answer (an `Answer` or its ``to_dict()``):
+    {abstained, people: [{name, email}] best first, citations: [{n, doc_id, authors: [{name, email}]}] by n}."""
+    d = ans if isinstance(ans, dict) else ans.to_dict()
+    people = [{"name": p.get("name"), "email": p.get("email")} for p in d.get("people") or []]
+    cites = sorted(d.get("citations") or [], key=lambda c: c.get("n") or 0)
+    return {"abstained": bool(d.get("abstained")), "people": people,
+            "citations": [{"n": c.get("n"), "doc_id": c.get("doc_id"),
+                           "authors": [{"name": a.get("name"), "email": a.get("email")} for a in c.get("authors") or []]}
+                          for c in cites]}
+
+
+def attribution_result(q: Question, view: dict) -> dict:
+    """How one answer does on the attribution metrics (see `attribution_metrics`); `view`: `answer_view`.
+
+    - ``p1`` (attribution questions): the top person is the expected author, ``q.people[0]``;
+    - ``origin`` (questions with ``q.origin``): the top person is the origin, and when the answer cites
+      anything, the first citation ([1]) has the origin among its authors;
+    - ``agree`` (every question answered without abstaining): the top person is an author of one of
+      the cited passages (an answer without people or citations disagrees).
+    None where a metric does not apply. Also reports ``top``, ``top_is_echo`` and ``cited_authors``.
+    """
+    top = view["people"][0] if view["people"] else None
+    cites = view["citations"]
+    authors = [a for c in cites for a in c["authors"]]
+    out: dict[str, Any] = {
+        "top": top["name"] if top else None,
+        "cited_authors": list(dict.fromkeys(a["name"] for a in authors if a.get("name"))),
+        "p1": None, "origin": None, "agree": None, "top_is_echo": False,
+    }
+    if not view["abstained"]:
+        out["agree"] = bool(top) and any(same_person(top, a) for a in authors)
+    if q.type == "attribution" and q.people:
+        out["p1"] = bool(top) and same_person(top, q.people[0])
+        out["top_is_echo"] = bool(top) and any(same_person(top, e) for e in q.echoes)
+        if q.origin:
+            first_ok = not cites or any(same_person(q.origin, a) for a in cites[0]["authors"])
+            out["origin"] = bool(top) and same_person(top, q.origin) and first_ok
+            out["first_citation_authors"] = [a["name"] for a in cites[0]["authors"]] if cites else []
+    return out
+
+
+def attribution_metrics(results: Iterable[tuple[Question, dict]]) -> dict[str, float]:
+    """Mean attribution metrics over (question, `attribution_result`) pairs; a metric is left out when
+    no question qualifies (``attribution.*`` over attribution questions, ``people.agree_with_citations``
+    over every answered question)."""
+    p1, origin, agree, agree_all = [], [], [], []
+    for q, r in results:
+        if r.get("agree") is not None:
+            agree_all.append(r["agree"])
+        if q.type != "attribution":
+            continue
+        if r.get("p1") is not None:
+            p1.append(r["p1"])
+        if r.get("origin") is not None:
+            origin.append(r["origin"])
+        if r.get("agree") is not None:
+            agree.append(r["agree"])
+    out: dict[str, float] = {}
+    for name, vals in (("attribution.p@1", p1), ("attribution.origin_accuracy", origin),
+                       ("attribution.people_agree", agree), ("people.agree_with_citations", agree_all)):
+        if vals:
+            out[name] = float(np.mean(vals))
+    return out
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -480,6 +604,25 @@ class Calibration:
         return s
 
 
+def current_threshold(assistant) -> float:
+    """The abstain threshold `assistant` answers with: its own resolved value when it has one (a setting
+    of `auto` means the index's calibration), else the numeric setting."""
+    v = getattr(assistant, "abstain_threshold", None)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    return float(assistant.settings.abstain_threshold)
+
+
+def question_vectors(assistant, questions: Iterable[Question]) -> dict[str, np.ndarray]:
+    """Each question's embedding exactly as `Assistant.ask` makes it: alone, in a batch of one.
+
+    Not one batch of all questions: the int8 runtime's vectors depend a little on the batch they are
+    padded in (cosine >= 0.995 between the two, not 1.0), enough to move a question that sits near
+    the abstain threshold to its other side, so calibration and the retrieval run would see
+    different vectors than the answers do."""
+    return {q.id: assistant.embedder.embed_batch([q.question])[0] for q in questions}
+
+
 def best_passage_cosine(assistant, question: str, mode: str, k: int, qvec: np.ndarray) -> float | None:
     """The abstain signal of `Assistant.ask`: the best cosine among the top-k passages of `mode`."""
     depth = max(assistant.settings.people_depth, k * 5)
@@ -544,8 +687,7 @@ def calibrate_abstention(assistant, suite: Suite, mode: str = "hybrid", k: int |
                           "add some of the missing type")
     k = k or assistant.settings.k
     if qvecs is None:
-        vecs = assistant.embedder.embed_batch([q.question for q in suite.questions])
-        qvecs = {q.id: v for q, v in zip(suite.questions, vecs)}
+        qvecs = question_vectors(assistant, suite.questions)
     items, scores = [], []
     for q in suite.questions:
         best = best_passage_cosine(assistant, q.question, mode, k, qvecs[q.id])
@@ -554,7 +696,7 @@ def calibrate_abstention(assistant, suite: Suite, mode: str = "hybrid", k: int |
         scores.append({"id": q.id, "type": q.type, "best_cosine": None if best is None else round(best, 4),
                        "forced": forced})
     t, interval, (p, r, f) = choose_threshold(items)
-    cur = float(assistant.settings.abstain_threshold)
+    cur = current_threshold(assistant)
     return Calibration(mode, t, f, p, r, interval, scores, cur, _f1_at(items, cur)[2])
 
 
@@ -966,8 +1108,7 @@ def evaluate(assistant, suite: Suite, modes: Iterable[str] = MODES, k: int | Non
     k = k or settings0.k
     say("warming up the model")
     assistant.warm_up()
-    vecs = assistant.embedder.embed_batch([q.question for q in suite.questions])
-    qvecs = {q.id: v for q, v in zip(suite.questions, vecs)}
+    qvecs = question_vectors(assistant, suite.questions)
 
     calibrations: dict[str, Calibration] = {}
     cal_mode = settings0.mode if settings0.mode != "bm25" else "hybrid"
@@ -986,7 +1127,7 @@ def evaluate(assistant, suite: Suite, modes: Iterable[str] = MODES, k: int | Non
             raise ConfigError(f"{suite.path}: cannot calibrate without answerable and unanswerable questions")
         else:
             threshold = calibrations[cal_mode].threshold
-    threshold = float(threshold) if threshold is not None else float(settings0.abstain_threshold)
+    threshold = float(threshold) if threshold is not None else current_threshold(assistant)
 
     judge = SupportJudge(assistant.embedder)
     report = Report(title=f"askcolleague eval: {Path(suite.path or 'suite').name}", modes=modes, metrics={},
@@ -994,7 +1135,7 @@ def evaluate(assistant, suite: Suite, modes: Iterable[str] = MODES, k: int | Non
     report.config = {
         "suite": suite.path, "suite_sha256": suite.sha256, "index": str(assistant.index.path),
         "modes": ",".join(modes), "k": k, "depth": depth, "abstain_threshold": threshold,
-        "abstain_threshold_setting": float(settings0.abstain_threshold), "answers": "llm" if llm else "extractive",
+        "abstain_threshold_setting": settings0.abstain_threshold, "answers": "llm" if llm else "extractive",
         "rrf_k": settings0.rrf_k, "max_per_doc": settings0.max_per_doc, "people_depth": settings0.people_depth,
         "settings": {k2: v for k2, v in settings0.values.items() if "key" not in k2},
     }
@@ -1013,8 +1154,13 @@ def evaluate(assistant, suite: Suite, modes: Iterable[str] = MODES, k: int | Non
 
     report.qrels = {q.id: {d: 1 for d in q.docs} for q in suite.questions if q.docs}
     report.chunk_qrels = {q.id: {c: 1 for c in q.chunks} for q in suite.questions if q.chunks}
-    people_qrels = {q.id: {_person_key(p): 1 for p in q.people} for q in suite.questions if q.people}
+    # attribution questions ("who said X") are scored by the attribution metrics, where people[0] is the one
+    # right answer, not by the expert-finding metrics (any listed person counts)
+    people_qrels = {q.id: {_person_key(p): 1 for p in q.people} for q in suite.questions
+                    if q.people and q.type != "attribution"}
+    n_attr = len(suite.of_type("attribution"))
     report.counts = {"doc": len(report.qrels), "people": len(people_qrels),
+                     **({"attribution": n_attr} if n_attr else {}),
                      "answer": len([q for q in suite.questions if q.answerable]),
                      "abstain": len(suite.questions), **({"chunk": len(report.chunk_qrels)} if report.chunk_qrels else {})}
 
@@ -1037,6 +1183,7 @@ def _evaluate_mode(assistant, suite: Suite, mode: str, k: int, depth: int, llm: 
     rows: list[dict] = []
     lat: dict[str, list[float]] = {}
     cite_rec, cite_prec, fcov, fcov_cited, abst = [], [], [], [], []
+    attributions: list[tuple[Question, dict]] = []
     for q in suite.questions:
         t0 = time.perf_counter()
         hits = assistant.retriever.search(q.question, k=None, mode=mode, depth=max(depth * 5, 200),
@@ -1056,12 +1203,16 @@ def _evaluate_mode(assistant, suite: Suite, mode: str, k: int, depth: int, llm: 
             "answer": ans.answer, "answer_mode": ans.mode, "fallback_reason": ans.fallback_reason,
             "cited": [{"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id} for c in ans.citations],
             "people": [p.name for p in ans.people],
+            "citation_authors": [[a.get("name") for a in c.authors] for c in ans.citations],
             "top_docs": [d for d, _ in runs[q.id][:10]],
             "gold_docs": q.docs, "gold_people": q.people,
+            **({"origin": q.origin} if q.origin else {}), **({"echoes": q.echoes} if q.echoes else {}),
             "timings_ms": {s: round(v, 1) for s, v in ans.timings_ms.items()},
         }
         ranked = [d for d, _ in runs[q.id]]
         row["first_gold_rank"] = next((i for i, d in enumerate(ranked, 1) if d in q.docs), None)
+        row["attribution"] = attribution_result(q, answer_view(ans))
+        attributions.append((q, row["attribution"]))
         abst.append((ans.abstained, q.type == "unanswerable"))
         if not ans.abstained and ans.citations:
             j = judge.judge(ans.answer, cited)
@@ -1091,6 +1242,10 @@ def _evaluate_mode(assistant, suite: Suite, mode: str, k: int, depth: int, llm: 
         metrics.update({f"chunk.{m}": v for m, v in mean_c.items()})
     mean_p, per_qp = _ranx_eval(people_qrels, people_run, PEOPLE_METRICS)
     metrics.update({f"people.{m}": v for m, v in mean_p.items()})
+    attr = attribution_metrics(attributions)
+    if "people.agree_with_citations" in attr:
+        metrics["people.agree_with_citations"] = attr.pop("people.agree_with_citations")
+    metrics.update(attr)
     for row in rows:
         row["doc_metrics"] = per_q.get(row["id"])
         row["people_metrics"] = per_qp.get(row["id"])
@@ -1141,11 +1296,24 @@ def _problems(q: Question, row: dict, ranked: list[str]) -> list[dict]:
     if row.get("unsupported"):
         out.append({"kind": "citation", "expected": "every sentence supported by what it cites",
                     "got": f"unsupported: {[_short(s, 120) for s in row['unsupported']]}"})
-    if q.people:
+    a = row.get("attribution") or {}
+    if q.type == "attribution":
+        if a.get("p1") is False:
+            out.append({"kind": "attribution", "expected": f"{q.people[0]} first in the people list",
+                        "got": f"{row['people'][:3]}" + (" (the top person only repeated it)" if a.get("top_is_echo")
+                                                          else "")})
+        if a.get("origin") is False:
+            out.append({"kind": "origin", "expected": f"{q.origin} (the idea's origin) first in the people list "
+                                                      "and among the authors of citation [1]",
+                        "got": f"top {a.get('top')!r}; [1] by {a.get('first_citation_authors')}"})
+    elif q.people:
         gold = {_person_key(p) for p in q.people}
         if not gold & {_person_key(p) for p in row["people"][:3]}:
             out.append({"kind": "people", "expected": f"one of {q.people} in the top 3",
                         "got": f"{row['people'][:3]}"})
+    if a.get("agree") is False:
+        out.append({"kind": "people-vs-citations", "expected": "the top person among the cited passages' authors",
+                    "got": f"top {a.get('top')!r}; cited authors {a.get('cited_authors')}"})
     return out
 
 
@@ -1157,8 +1325,12 @@ def load_thresholds(path: str | Path) -> dict:
     import yaml
 
     p = Path(path)
+    from . import safeyaml
+
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = safeyaml.load(p.read_text(), f"{p}") or {}
+    except safeyaml.YamlRefused as e:
+        raise ConfigError(str(e)) from None
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{p}: cannot read thresholds ({' '.join(str(e).split())[:160]}); fix the file") from None
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):

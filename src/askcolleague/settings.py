@@ -18,6 +18,12 @@ class Setting:
         return "ASKCOLLEAGUE_" + self.name.upper()
 
 
+def _threshold(v: str) -> float | str:
+    """`auto` or a number."""
+    v = str(v).strip().lower()
+    return "auto" if v == "auto" else float(v)
+
+
 def _bool(v: str) -> bool:
     return str(v).strip().lower() in ("1", "true", "yes", "on")
 
@@ -37,7 +43,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_per_doc", 2, "At most this many chunks of one document or thread in the top k.", int),
     Setting("people_depth", 50, "Chunks (N >> k) scanned to rank people who know about a question.", int),
     Setting("people_half_life_days", 0.0, "Recency decay of a person's evidence (half-life in days); 0 = off.", float),
-    Setting("abstain_threshold", 0.42, "Abstain when the best passage's cosine similarity to the question is below this (calibrated on eval/demo.yaml: `askcolleague eval` reports the best value).", float),
+    Setting("abstain_threshold", "auto", "Abstain when the best passage's cosine similarity to the question is below this; `auto` = the index's own calibration (`index status` shows it: at most 0.42, lower where unrelated questions score low on this corpus), or a number (`askcolleague eval` reports the best value for a suite).", _threshold),
     Setting("llm_base_url", "", "OpenAI-compatible server for generated answers (e.g. http://127.0.0.1:11434/v1); empty = extractive answers, no network."),
     Setting("llm_model", "", "Model name sent to the LLM server."),
     Setting("llm_api_key", "", "API key for the LLM server (if it needs one)."),
