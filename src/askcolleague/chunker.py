@@ -1,6 +1,7 @@
 """Structure-aware chunking: one block (section, post, comment, message) → token-budgeted chunks."""
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from dataclasses import dataclass
@@ -48,6 +49,16 @@ def context_line(doc: Doc, block: Block) -> str:
     return head
 
 
+MAX_CHUNK_CHARS = 4000  # no chunk's text is longer, whatever the tokenizer makes of it
+MAX_CONTEXT_CHARS = 1000  # nor its context line (title, section, reply context)
+MAX_TITLE_CHARS = 500  # nor a title or section heading (a one-line file can make a 45 MB "heading")
+_WINDOW = 1 << 20  # characters tokenised at a time
+
+
+def _cap(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 2].rstrip() + " …"
+
+
 def _truncate_to(embedder: Embedder, text: str, n: int) -> str:
     offs = embedder.token_offsets(text)
     if len(offs) <= n:
@@ -55,33 +66,97 @@ def _truncate_to(embedder: Embedder, text: str, n: int) -> str:
     return text[: offs[n - 1][1]] + " …" if n > 0 else ""
 
 
-def split_text(embedder: Embedder, text: str, budget: int, overlap: int) -> list[str]:
-    """Split text into pieces of at most `budget` tokens, cutting at sentence/line ends where possible.
+def _spans(embedder: Embedder, text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Token spans of text[start:end] as positions in `text`; a span longer than `max_chars` (a word
+    pieces tokenizer makes one [UNK] of a whitespace-free run, however long) is cut into pieces of
+    `max_chars`, each counted as a token."""
+    out: list[tuple[int, int]] = []
+    for a, b in embedder.token_offsets(text[start:end]):
+        a, b = a + start, b + start
+        if b - a > max_chars:
+            out.extend((x, min(x + max_chars, b)) for x in range(a, b, max_chars))
+        else:
+            out.append((a, b))
+    return out
+
+
+def split_text(embedder: Embedder, text: str, budget: int, overlap: int,
+               max_chars: int = MAX_CHUNK_CHARS) -> list[str]:
+    """Split text into pieces of at most `budget` tokens and `max_chars` characters, cutting at
+    sentence/line ends where possible.
 
     Consecutive pieces overlap by up to `overlap` tokens, starting at a sentence boundary when one
-    lies in the overlap window.
+    lies in the overlap window. Any text is split, a line without spaces included. Text longer than
+    a window (1M characters) is tokenised a window at a time, ending each at whitespace and resuming
+    at the first piece that could reach the window's end, so the pieces are those of one pass.
     """
-    offs = embedder.token_offsets(text)
+    if len(text) <= _WINDOW:
+        return _split(embedder, text, 0, len(text), budget, overlap, max_chars, final=True)[0]
+    pieces: list[str] = []
+    pos = 0
+    while pos < len(text):
+        end = min(pos + _WINDOW, len(text))
+        if end < len(text):  # end the window at whitespace in its second half, if there is any
+            ws = max(text.rfind("\n", pos + _WINDOW // 2, end), text.rfind(" ", pos + _WINDOW // 2, end))
+            end = ws if ws > pos else end
+        got, resume = _split(embedder, text, pos, end, budget, overlap, max_chars, final=end >= len(text))
+        if resume is not None and resume <= pos:  # no piece fits in the window (it is nearly all spaces)
+            got, resume = _split(embedder, text, pos, end, budget, overlap, max_chars, final=True)
+            resume = end
+        pieces += got
+        if resume is None:
+            break
+        pos = resume
+    return pieces
+
+
+def _split(embedder: Embedder, text: str, start: int, end: int, budget: int, overlap: int, max_chars: int,
+           final: bool) -> tuple[list[str], int | None]:
+    """The pieces of text[start:end] (see split_text) and, unless `final`, where to resume: the start
+    of the first piece that comes within two tokens of the window's end (None when all are done)."""
+    offs = _spans(embedder, text, start, end, max_chars)
     n = len(offs)
-    if n <= budget:
-        return [text.strip()] if text.strip() else []
+    if final and n <= budget and (not n or offs[-1][1] - offs[0][0] <= max_chars):
+        piece = text[start:end].strip()
+        return ([piece] if piece else []), None
+    if not n:
+        return [], (None if final else end)
     # token index at which each sentence/line starts
-    starts = sorted({0, *(_first_token_at(offs, m.end()) for m in _BOUNDARY.finditer(text))} - {n})
+    starts = sorted({0, *(_first_token_at(offs, m.end()) for m in _BOUNDARY.finditer(text, start, end))} - {n})
     pieces = []
     i = 0
     while i < n:
         j = min(i + budget, n)
+        capped = offs[j - 1][1] - offs[i][0] > max_chars
+        if capped:  # the largest j whose piece has at most max_chars characters (at least one token)
+            j = max(_last_token_ending_by(offs, offs[i][0] + max_chars, i, j), i + 1)
+        if not final and j + 2 >= n:
+            return [p for p in pieces if p], offs[i][0]
         if j < n:
-            cands = [b for b in starts if i + budget // 2 < b <= j]
-            if cands:
-                j = cands[-1]
+            lo = bisect.bisect_right(starts, i + budget // 2 if not capped else i + (j - i) // 2)
+            hi = bisect.bisect_right(starts, j)
+            if hi > lo:
+                j = starts[hi - 1]
         pieces.append(text[offs[i][0]: offs[j - 1][1]].strip())
         if j >= n:
             break
-        back = [b for b in starts if j - overlap <= b < j and b > i]
-        nxt = back[0] if back else max(j - overlap, i + 1)
-        i = nxt if overlap > 0 else j
-    return [p for p in pieces if p]
+        ov = overlap if not capped else min(overlap, (j - i) // 4)
+        k = bisect.bisect_left(starts, max(j - ov, i + 1))
+        back = starts[k] if k < len(starts) and starts[k] < j else None
+        nxt = back if back is not None else max(j - ov, i + 1)
+        i = nxt if ov > 0 else j
+    return [p for p in pieces if p], None
+
+
+def _last_token_ending_by(offs: list[tuple[int, int]], pos: int, lo: int, hi: int) -> int:
+    """The count j (lo <= j <= hi) of tokens offs[lo:j] that end at or before `pos`."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if offs[mid][1] <= pos:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _first_token_at(offs: list[tuple[int, int]], pos: int) -> int:
@@ -98,7 +173,7 @@ def _first_token_at(offs: list[tuple[int, int]], pos: int) -> int:
 def chunk_doc(doc: Doc, embedder: Embedder, config: ChunkerConfig = ChunkerConfig()) -> list[Chunk]:
     """Chunks of one doc, in order. A chunk never crosses a block, so never mixes two authors."""
     chunks: list[Chunk] = []
-    doc.title = _CONTROL.sub("", doc.title or "")
+    doc.title = _cap(_CONTROL.sub("", doc.title or ""), MAX_TITLE_CHARS)
     limit = min(config.max_tokens, embedder.max_tokens - embedder.special_tokens)
     position = 0
     for block in doc.blocks:
@@ -106,8 +181,8 @@ def chunk_doc(doc: Doc, embedder: Embedder, config: ChunkerConfig = ChunkerConfi
         if not text:
             continue
         if block.section:
-            block.section = _CONTROL.sub("", block.section)
-        ctx = context_line(doc, block)
+            block.section = _cap(_CONTROL.sub("", block.section), MAX_TITLE_CHARS)
+        ctx = _cap(context_line(doc, block), MAX_CONTEXT_CHARS)
         # keep the context line short enough that the body always gets min_body tokens
         ctx = _truncate_to(embedder, ctx, max(limit - config.min_body - 1, 8))
         ctx_tokens = embedder.count_tokens(ctx)
@@ -118,6 +193,10 @@ def chunk_doc(doc: Doc, embedder: Embedder, config: ChunkerConfig = ChunkerConfi
             n_tok = embedder.count_tokens(embed_text)
             while n_tok > limit:
                 piece = _truncate_to(embedder, piece, embedder.count_tokens(piece) - (n_tok - limit) - 2)
+                embed_text = f"{ctx}\n{piece}"
+                n_tok = embedder.count_tokens(embed_text)
+            if len(piece) > MAX_CHUNK_CHARS:  # the shave's " …" on a piece at the cap
+                piece = piece[:MAX_CHUNK_CHARS]
                 embed_text = f"{ctx}\n{piece}"
                 n_tok = embedder.count_tokens(embed_text)
             digest = hashlib.sha256(embed_text.encode("utf-8")).hexdigest()

@@ -17,11 +17,13 @@ leaves the previous version loadable, and readers never see a half-written index
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import time
 import uuid
@@ -35,11 +37,11 @@ from . import __version__, lexical
 from .chunker import ChunkerConfig, chunk_doc, embed_key
 from .embedder import Embedder, get_embedder, model_setting_for, runtime_for
 from .errors import (
-    ConfigError, IndexFormatError, IndexLockedError, IndexNotFoundError, LoadError, ModelMismatchError,
-    NothingIndexedError,
+    ConfigError, DiskFullError, IndexFormatError, IndexLockedError, IndexNotFoundError, LoadError,
+    MetadataError, ModelMismatchError, NothingIndexedError,
 )
-from .loaders import SourceSpec, discover, load_source, source_key
-from .loaders.base import file_hash
+from .loaders import SourceSpec, discover, load_source, source_key, valid_text
+from .loaders.base import display, file_hash
 from .models import AuthorRef, Block, Chunk, Doc, Person, SourceError
 from .settings import Settings
 from .store import Store, chunk_from_row
@@ -129,8 +131,11 @@ class IndexLock:
             raise IndexLockedError(
                 f"{self.path.parent}: another build or update is running (pid {holder}); "
                 "wait for it to finish, or pass --wait") from None
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+        except OSError:  # e.g. a full disk: the pid is only shown to a second build; the lock holds
+            pass
         return self
 
     def __exit__(self, *exc) -> None:
@@ -164,6 +169,74 @@ def _collect_garbage(index_path: Path, keep: Iterable[Path]) -> None:
     for d in index_path.iterdir():
         if d.is_dir() and d.name.startswith("v-") and d.name not in keep_names:
             shutil.rmtree(d, ignore_errors=True)
+
+
+def _remove_stale_tmp(index_path: Path) -> None:
+    """Remove half-written ``v-*.tmp`` folders and ``CURRENT.tmp`` left by a build that crashed or ran
+    out of disk. Only called with the index lock held, so no running build owns them."""
+    if not index_path.is_dir():
+        return
+    for d in index_path.iterdir():
+        if d.name.startswith("v-") and d.name.endswith(".tmp") and d.is_dir() and not d.is_symlink():
+            shutil.rmtree(d, ignore_errors=True)
+    try:
+        (index_path / "CURRENT.tmp").unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _discard_unpublished(index_path: Path, tmp_dir: Path) -> None:
+    """After a failed write: remove the new version folder (renamed or not) unless CURRENT names it."""
+    final = tmp_dir.with_name(tmp_dir.name.removesuffix(".tmp"))
+    live = current_version(index_path)
+    for d in (tmp_dir, final):
+        if d.is_dir() and (live is None or d.name != live.name):
+            shutil.rmtree(d, ignore_errors=True)
+    try:
+        (index_path / "CURRENT.tmp").unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """Whether an error from writing an index means the disk (or quota) is full: OSError ENOSPC/EDQUOT,
+    SQLite's "database or disk is full", or a FAISS write error saying "No space left on device"."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(e, sqlite3.Error):
+        return getattr(e, "sqlite_errorcode", None) == 13 or "full" in str(e).lower()  # SQLITE_FULL
+    if isinstance(e, RuntimeError):
+        return os.strerror(errno.ENOSPC).lower() in str(e).lower() or os.strerror(errno.EDQUOT).lower() in str(e).lower()
+    return False
+
+
+def _mount_point(path: Path) -> Path:
+    p = Path(os.path.abspath(path))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    while not os.path.ismount(p) and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _folder_bytes(path: Path | None) -> int:
+    if path is None or not path.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def disk_full_error(index_path: Path, need: int, old_vdir: Path | None) -> DiskFullError:
+    """The one-line message for a build that ran out of disk space."""
+    mount = _mount_point(index_path)
+    try:
+        free = f", {shutil.disk_usage(mount).free / 1e6:.0f} MB free"
+    except OSError:
+        free = ""
+    kept = "the previous version is unchanged" if old_vdir is not None else "nothing was written"
+    return DiskFullError(
+        f"{display(index_path)}: disk full while writing the new index version (needs about "
+        f"{max(need, 1_000_000) / 1e6:.0f} MB{free} on {display(mount)}); {kept} and the partial version "
+        f"was removed; free space on {display(mount)} and run again")
 
 
 # ------------------------------------------------------------------------------------------
@@ -286,9 +359,13 @@ def read_sources_yaml(path: Path) -> tuple[list[Path], list[Path]]:
     """Sources and people files listed in a sources.yaml (paths relative to its folder)."""
     import yaml
 
+    from . import safeyaml
+
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
+        data = safeyaml.load(path.read_text(encoding="utf-8"), str(path)) or {}
+    except safeyaml.YamlRefused as e:
+        raise ConfigError(str(e)) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read ({str(e).splitlines()[0]}); fix the YAML") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with `sources:` and `people:` lists")
@@ -298,21 +375,31 @@ def read_sources_yaml(path: Path) -> tuple[list[Path], list[Path]]:
     return srcs, ppl
 
 
+def _path_entry(path: Path) -> dict:
+    """A path for the manifest: valid UTF-8 text, and its bytes (hex) when the name is not UTF-8."""
+    shown = display(path)
+    return {"path": shown} if shown == str(path) else {"path": shown, "path_bytes": os.fsencode(path).hex()}
+
+
+def _entry_path(entry: dict) -> Path:
+    return Path(os.fsdecode(bytes.fromhex(entry["path_bytes"]))) if entry.get("path_bytes") else Path(entry["path"])
+
+
 def source_hash(spec: SourceSpec) -> tuple[str, int]:
     """Content hash and size of a source: a file (plus its sidecar) or a whole folder."""
     h = hashlib.sha256()
     size = 0
     p = spec.path
-    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-    if not p.is_dir():
-        for ext in (".meta.yaml", ".meta.yml"):
-            side = p.with_name(p.name + ext)
-            if side.is_file():
-                files.append(side)
+    # (a folder export's own links are never read by its loader, so they are not hashed either)
+    files = sorted(f for f in p.rglob("*") if f.is_file() and not f.is_symlink()) if p.is_dir() else [p]
+    sides = [p.with_name(p.name + ext) for ext in (".meta.yaml", ".meta.yml")]
+    for side in sides:
+        if side.is_file():
+            files.append(side)
     for f in files:
         st = f.stat()
         size += st.st_size
-        h.update(f.relative_to(p).as_posix().encode() if p.is_dir() else f.name.encode())
+        h.update(os.fsencode(f.relative_to(p).as_posix() if p.is_dir() and f not in sides else f.name))
         h.update(file_hash(f).encode())
     return h.hexdigest(), size
 
@@ -397,6 +484,7 @@ def build(
     bar = _Progress(progress)
 
     with IndexLock(index_path, wait=wait):
+        _remove_stale_tmp(index_path)  # left by a crashed or disk-full build; the lock says none is running
         old_vdir = current_version(index_path)
         old_manifest = read_manifest(old_vdir) if old_vdir else None
 
@@ -404,8 +492,8 @@ def build(
         if update:
             if old_manifest is None:
                 raise IndexNotFoundError(f"{index_path}: no index to update; run `askcolleague index build SOURCES --index {index_path}` first")
-            roots = [Path(r["path"]) for r in old_manifest["roots"]]
-            ppl_files = [Path(r["path"]) for r in old_manifest["people_files"]]
+            roots = [_entry_path(r) for r in old_manifest["roots"]]
+            ppl_files = [_entry_path(r) for r in old_manifest["people_files"]]
             if sources:
                 roots += [Path(s) for s in sources]
             ppl_files += [Path(p) for p in people_files or []]
@@ -434,8 +522,8 @@ def build(
             old_fi = faiss.read_index(str(old_vdir / "vectors.faiss"))
         old_sources = {s["key"]: s for s in old_store.sources()} if old_store else {}
 
-        specs, found_people, problems = discover(roots)
-        report = BuildReport(index=str(index_path), version="")
+        specs, found_people, problems = discover(roots, follow_symlinks=bool(settings.follow_symlinks))
+        report = BuildReport(index=display(index_path), version="")
         for path, reason in problems:
             report.skipped.append(SourceError(path, reason))
             warn(f"{path}: {reason}")
@@ -448,15 +536,15 @@ def build(
         max_bytes = int(settings.max_file_mb * 1024 * 1024)
         people_keys: dict[str, str] = {}
         for pf in all_people_files:
-            key = source_key(pf, pf)
+            key = display(source_key(pf, pf))
             people_keys[str(pf)] = key
             try:
                 if not pf.is_file():
                     raise LoadError("no such people file; check the path")
-                profiles.extend(load_people(pf, max_bytes=max_bytes))
+                profiles.extend(valid_text(p) for p in load_people(pf, max_bytes=max_bytes))
             except LoadError as e:
-                report.skipped.append(SourceError(str(pf), str(e)))
-                warn(f"{pf}: {e}")
+                report.skipped.append(SourceError(display(pf), str(e)))
+                warn(f"{display(pf)}: {e}")
         resolver = IdentityResolver(profiles)
 
         # load (or carry over) each source
@@ -469,8 +557,8 @@ def build(
             try:
                 h, size = source_hash(spec)
             except OSError as e:
-                report.skipped.append(SourceError(str(spec.path), f"cannot read ({e.strerror})"))
-                warn(f"{spec.path}: cannot read ({e.strerror})")
+                report.skipped.append(SourceError(display(spec.path), f"cannot read ({e.strerror})"))
+                warn(f"{display(spec.path)}: cannot read ({e.strerror})")
                 continue
             old = old_sources.get(spec.key)
             if old and old["hash"] == h and old["status"] == "ok" and same_chunker:
@@ -481,16 +569,22 @@ def build(
                 try:
                     docs = load_source(spec, max_bytes)
                 except LoadError as e:
-                    err = SourceError(str(spec.path), str(e))
+                    err = SourceError(display(spec.path), str(e))
+                    if old and old_store is not None and isinstance(e, MetadataError):
+                        # its access groups may have changed: the old version is not kept either
+                        err.reason += " (the previously indexed version is removed: its groups may have changed)"
+                        report.skipped.append(err)
+                        warn(f"{display(spec.path)}: {err.reason}")
+                        continue
                     if old and old_store is not None:
                         report.kept.append(err)
-                        warn(f"{spec.path}: {e} (keeping the previously indexed version)")
+                        warn(f"{display(spec.path)}: {e} (keeping the previously indexed version)")
                         src_chunks = [chunk_from_row(r) for r in old_store.chunks_of_source(spec.key)]
                         src_docs = old_store.docs_of_source(spec.key)
                         h, size = old["hash"], old["size"]
                     else:
                         report.skipped.append(err)
-                        warn(f"{spec.path}: {e}")
+                        warn(f"{display(spec.path)}: {e}")
                         continue
                 else:
                     src_chunks = [c for d in docs for c in chunk_doc(d, embedder, chunker_cfg)]
@@ -500,12 +594,12 @@ def build(
                     except OSError:
                         changed = True
                     if changed:  # keep the hash from before the read: the next update reads it again
-                        warn(f"{spec.path}: changed while being read; indexed what was read, "
+                        warn(f"{display(spec.path)}: changed while being read; indexed what was read, "
                              "run `askcolleague index update` again to pick up the new version")
             report.sources_indexed += 1
             docs_rows.extend(src_docs)
             chunks.extend(src_chunks)
-            src_rows.append((spec.key, str(spec.path.absolute()), spec.kind, h, size, len(src_docs), len(src_chunks)))
+            src_rows.append((spec.key, display(spec.path.absolute()), spec.kind, h, size, len(src_docs), len(src_chunks)))
 
         if not chunks and (specs or not profiles):
             raise NothingIndexedError(
@@ -536,13 +630,16 @@ def build(
             for p in ps:
                 links.append((rid, p.person_id, role, 1.0 / max(len(c.authors), 1)))
         people_ids = {pid for _, pid, _, _ in links}
-        # members of private channels/groups (e.g. Slack) get those groups for access control
+        # members of private channels (Slack) get the channel's own group for access control — only
+        # that one: a group a sidecar gave the export is not theirs to have
         member_groups: dict[str, set[str]] = {}
         for d in docs_rows:
-            for member in (d.get("meta") or {}).get("members", []):
+            meta = d.get("meta") or {}
+            own = {g for g in d["groups"] if g == f"slack:{meta.get('channel')}"}
+            for member in meta.get("members", []) if own else []:
                 ref = AuthorRef(**member) if isinstance(member, dict) else AuthorRef(handle=str(member))
                 p = resolver.resolve(ref)
-                member_groups.setdefault(p.person_id, set()).update(d["groups"])
+                member_groups.setdefault(p.person_id, set()).update(own)
         people = [p for p in resolver.people()
                   if (p.has_profile or p.person_id in people_ids) and not _forgotten(p, forgotten)]
         for p in people:
@@ -587,61 +684,78 @@ def build(
             report.seconds = time.time() - t0
             return report
 
-        # write the new version
-        index_path.mkdir(parents=True, exist_ok=True)
+        # write the new version; on any failure the partial folder is removed, and a full disk says so
+        need = max(_folder_bytes(old_vdir), len(chunks) * (embedder.dim * 4 + 512)
+                   + 3 * sum(len(c.text) + len(c.embed_text) for c in chunks))
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
         tmp = index_path / f"v-{stamp}-{uuid.uuid4().hex[:6]}.tmp"
-        tmp.mkdir()
-        store = Store.create(tmp / "store.sqlite")
-        for r in src_rows:
-            store.add_source(*r)
-        for d in docs_rows:
-            store.add_doc(d)
-        store.add_chunks((rid, c, keys[rid]) for rid, c in enumerate(chunks))
-        store.add_people(people)
-        store.add_links(links)
-        store.finish()
-        lex = lexical.build(store.db, len(chunks), tmp / lexical.FOLDER)
-        n_profiles = sum(1 for p in people if p.has_profile)
-        store.close()
+        store = None
+        try:
+            index_path.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
+            store = Store.create(tmp / "store.sqlite")
+            for r in src_rows:
+                store.add_source(*r)
+            for d in docs_rows:
+                store.add_doc(d)
+            store.add_chunks((rid, c, keys[rid]) for rid, c in enumerate(chunks))
+            store.add_people(people)
+            store.add_links(links)
+            store.finish()
+            lex = lexical.build(store.db, len(chunks), tmp / lexical.FOLDER)
+            n_profiles = sum(1 for p in people if p.has_profile)
+            store.close()
+            store = None
 
-        fi = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
-        if len(chunks):
-            fi.add_with_ids(vecs, np.arange(len(chunks), dtype=np.int64))
-        faiss.write_index(fi, str(tmp / "vectors.faiss"))
+            fi = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
+            if len(chunks):
+                fi.add_with_ids(vecs, np.arange(len(chunks), dtype=np.int64))
+            faiss.write_index(fi, str(tmp / "vectors.faiss"))
 
-        report.docs = len(docs_rows)
-        report.chunks = len(chunks)
-        report.people = len(people)
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "askcolleague_version": __version__,
-            "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "model": embedder.describe(),
-            "chunker": chunker_cfg.to_dict(),
-            "vectors": {"file": "vectors.faiss", "faiss": "IndexIDMap2(IndexFlatIP)", "metric": "inner product",
-                        "normalized": True, "ids": "chunks.id in store.sqlite"},
-            "store": {"file": "store.sqlite", "engine": "sqlite3", "fts": "fts5 porter unicode61"},
-            "lexical": {"folder": lexical.FOLDER, "scoring": "FTS5 bm25()", **lex},
-            "roots": [{"given": str(r), "path": str(Path(r).absolute())} for r in roots],
-            "people_files": [{"given": str(p), "path": str(Path(p).absolute()), "key": people_keys.get(str(p))}
-                             for p in all_people_files],
-            "people_files_hash": _people_hash(all_people_files),
-            "forgotten": len(forgotten),
-            "sources": [dict(zip(("key", "path", "kind", "hash", "size", "docs", "chunks"), r)) for r in src_rows],
-            "skipped": [asdict(s) for s in report.skipped],
-            "kept_previous": [asdict(s) for s in report.kept],
-            "counts": {"sources": len(src_rows), "documents": len(docs_rows), "chunks": len(chunks),
-                       "people": len(people), "profiles": n_profiles},
-            "build": {"embedded": report.embedded, "reused_vectors": report.reused_vectors,
-                      "seconds": round(time.time() - t0, 2), "update": update, "rebuild": rebuild},
-            "command": command or sys.argv,
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-        if old_store is not None:
-            old_store.close()
-        final = _publish(index_path, tmp)
+            report.docs = len(docs_rows)
+            report.chunks = len(chunks)
+            report.people = len(people)
+            manifest = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "askcolleague_version": __version__,
+                "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "model": embedder.describe(),
+                "chunker": chunker_cfg.to_dict(),
+                "vectors": {"file": "vectors.faiss", "faiss": "IndexIDMap2(IndexFlatIP)", "metric": "inner product",
+                            "normalized": True, "ids": "chunks.id in store.sqlite"},
+                "store": {"file": "store.sqlite", "engine": "sqlite3", "fts": "fts5 porter unicode61"},
+                "lexical": {"folder": lexical.FOLDER, "scoring": "FTS5 bm25()", **lex},
+                "roots": [{"given": display(r), **_path_entry(Path(r).absolute())} for r in roots],
+                "people_files": [{"given": display(p), **_path_entry(Path(p).absolute()), "key": people_keys.get(str(p))}
+                                 for p in all_people_files],
+                "people_files_hash": _people_hash(all_people_files),
+                "forgotten": len(forgotten),
+                "sources": [dict(zip(("key", "path", "kind", "hash", "size", "docs", "chunks"), r)) for r in src_rows],
+                "skipped": [asdict(s) for s in report.skipped],
+                "kept_previous": [asdict(s) for s in report.kept],
+                "counts": {"sources": len(src_rows), "documents": len(docs_rows), "chunks": len(chunks),
+                           "people": len(people), "profiles": n_profiles},
+                "build": {"embedded": report.embedded, "reused_vectors": report.reused_vectors,
+                          "seconds": round(time.time() - t0, 2), "update": update, "rebuild": rebuild},
+                "command": [display(a) for a in (command or sys.argv)],
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+            if old_store is not None:
+                old_store.close()
+                old_store = None
+            final = _publish(index_path, tmp)
+        except BaseException as e:
+            for st in (store, old_store):
+                if st is not None:
+                    try:
+                        st.close()
+                    except Exception:
+                        pass
+            _discard_unpublished(index_path, tmp)
+            if is_disk_full(e):
+                raise disk_full_error(index_path, need, old_vdir) from None
+            raise
         _collect_garbage(index_path, keep=[final, old_vdir])
         report.version = final.name
         report.seconds = time.time() - t0
@@ -737,7 +851,7 @@ def status(index_path: str | Path) -> dict:
     path = Path(index_path)
     vdir, m = live_version(path)
     m = dict(m)
-    m["index"] = str(path)
+    m["index"] = display(path)
     m["version"] = vdir.name
     m["bytes"] = sum(f.stat().st_size for f in vdir.iterdir() if f.is_file())
     return m

@@ -39,10 +39,14 @@ def load_people(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Person]:
 
 
 def _parse(text: str, suffix: str) -> Any:
+    from . import safeyaml
+
     try:
         if suffix == ".json":
             return json.loads(text)
-        return yaml.safe_load(text)
+        return safeyaml.load(text, "people file")
+    except safeyaml.YamlRefused as e:
+        raise LoadError(str(e)) from None
     except json.JSONDecodeError as e:
         raise LoadError(f"malformed JSON at line {e.lineno} ({e.msg}); fix the syntax") from None
     except yaml.YAMLError as e:

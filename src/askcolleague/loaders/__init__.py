@@ -10,14 +10,18 @@ thread's is ``f"{key}#{thread_id}"`` with thread_id = WXR ``post-<wp:post_id>``,
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import LoadError
 from ..models import Doc
+from .base import display
+from .meta import apply_sidecar
 
 DOCUMENT_EXTENSIONS = (
     ".md", ".markdown", ".txt", ".text", ".rst", ".html", ".htm", ".pdf", ".docx", ".pptx", ".eml",
@@ -69,32 +73,56 @@ def source_key(path: Path, root: Path) -> str:
     return rel.as_posix()
 
 
-def discover(roots: list[Path]) -> tuple[list[SourceSpec], list[Path], list[tuple[str, str]]]:
+def _outside(path: Path, root_real: Path) -> Path | None:
+    """Where a symbolic link leads when that is outside `root_real` (else None)."""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):  # a link loop
+        return path
+    return None if target == root_real or target.is_relative_to(root_real) else target
+
+
+def discover(roots: list[Path], follow_symlinks: bool = False
+             ) -> tuple[list[SourceSpec], list[Path], list[tuple[str, str]]]:
     """Walk the given paths.
 
     Returns (sources, people files found by name, problems as (path, reason)). Hidden files,
-    sidecars (``*.meta.yaml``) and ``sources.yaml`` are passed over; symlinked folders are not
-    followed (no loops); an unknown extension is reported as a problem, not an error.
+    sidecars (``*.meta.yaml``) and ``sources.yaml`` are passed over; an unknown extension is
+    reported as a problem, not an error. Symbolic links inside a folder are read only where they
+    stay inside it: a file link leading outside is a problem (unless `follow_symlinks`), folder
+    links are not followed (no loops; with `follow_symlinks`, those leading outside are, once
+    each). A path the user names directly is read wherever it leads. Keys are valid UTF-8: file
+    name bytes that are not are shown as ``\\xff`` escapes.
     """
     sources: list[SourceSpec] = []
     people: list[Path] = []
     problems: list[tuple[str, str]] = []
     seen: set[str] = set()
+    hint = "copy it in or set ASKCOLLEAGUE_FOLLOW_SYMLINKS=1"
 
-    def add(path: Path, root: Path) -> None:
+    def add(path: Path, root: Path, root_real: Path | None = None) -> None:
         name = path.name
         if name.startswith(".") or name in IGNORED_NAMES or name.lower().endswith((".meta.yaml", ".meta.yml")):
+            return
+        if root_real is not None and not follow_symlinks and path.is_symlink():
+            target = _outside(path, root_real)
+            if target is not None:
+                problems.append((display(path), f"symbolic link to a file outside {display(root)} "
+                                 f"({display(target)}); {hint}"))
+                return
+        if not path.is_dir() and not path.is_file():
+            problems.append((display(path), "not a regular file (a pipe, socket or device); remove it"))
             return
         if name.lower() in PEOPLE_NAMES:
             people.append(path)
             return
         kind = kind_of(path)
-        key = source_key(path, root)
+        key = display(source_key(path, root))
         if key in seen:
             return
         seen.add(key)
         if kind == "unknown":
-            problems.append((str(path), f"unsupported file type '{path.suffix or name}'; supported: "
+            problems.append((display(path), f"unsupported file type '{display(path.suffix or name)}'; supported: "
                              + " ".join(DOCUMENT_EXTENSIONS) + " .xml (WordPress) .zip/folder (Slack) .mbox .jsonl"))
             return
         sources.append(SourceSpec(path=path, key=key, kind=kind))
@@ -102,29 +130,46 @@ def discover(roots: list[Path]) -> tuple[list[SourceSpec], list[Path], list[tupl
     for root in roots:
         root = Path(root)
         if not root.exists():
-            problems.append((str(root), "no such file or folder; check the path"))
+            problems.append((display(root), "no such file or folder; check the path"))
             continue
         if root.is_file() or _is_slack_dir(root):
-            add(root, root)
+            add(root, root)  # named by the user: read wherever a link leads
             continue
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=lambda e: problems.append((str(e.filename), f"cannot read folder ({e.strerror})"))):
+        root_real = root.resolve()
+        visited = {root_real}
+
+        def walk_error(e: OSError) -> None:
+            problems.append((display(e.filename), f"cannot read folder ({e.strerror})"))
+
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks, onerror=walk_error):
             d = Path(dirpath)
             keep = []
             for dn in sorted(dirnames):
                 sub = d / dn
-                if dn.startswith(".") or sub.is_symlink():
+                if dn.startswith("."):
                     continue
+                if sub.is_symlink():
+                    target = _outside(sub, root_real)
+                    if target is None:
+                        continue  # inside the folder: its files are read where they are
+                    if not follow_symlinks:
+                        problems.append((display(sub), f"symbolic link to a folder outside {display(root)} "
+                                         f"({display(target)}), not followed; {hint}"))
+                        continue
+                    if target in visited or not target.is_dir():
+                        continue  # a loop, or a folder already read
+                    visited.add(target)
                 if _is_slack_dir(sub):
-                    add(sub, root)
+                    add(sub, root, root_real)
                 else:
                     keep.append(dn)
             dirnames[:] = keep
             for fn in sorted(filenames):
                 p = d / fn
                 if p.is_symlink() and not p.exists():
-                    problems.append((str(p), "broken symbolic link; fix or remove it"))
+                    problems.append((display(p), "broken symbolic link; fix or remove it"))
                     continue
-                add(p, root)
+                add(p, root, root_real)
     sources.sort(key=lambda s: s.key)
     return sources, people, problems
 
@@ -147,10 +192,14 @@ def get_loader(kind: str) -> Callable[[Path, str, int], list[Doc]]:
 
 
 def load_source(spec: SourceSpec, max_bytes: int) -> list[Doc]:
-    """Load one source; LoadError for anything wrong with the file. Never returns an empty list."""
+    """Load one source; LoadError for anything wrong with the file. Never returns an empty list.
+
+    The sidecar beside the source (``FILE.meta.yaml``) is applied here, for every kind (loaders.meta).
+    """
     loader = get_loader(spec.kind)
     try:
         docs = loader(spec.path, spec.key, max_bytes)
+        docs = apply_sidecar(docs, spec.path, spec.kind)
     except LoadError:
         raise
     except zipfile.BadZipFile:
@@ -161,8 +210,27 @@ def load_source(spec: SourceSpec, max_bytes: int) -> list[Doc]:
         raise LoadError("too large to load in memory; split the file") from None
     except Exception as e:  # a parser bug or a malformed file must never abort the whole ingest
         msg = str(e).splitlines()[0][:200] if str(e) else ""
-        raise LoadError(f"could not parse ({type(e).__name__}: {msg}); check the file is a valid {spec.kind} file") from None
-    docs = [d for d in docs if any(b.text.strip() for b in d.blocks)]
+        raise LoadError(f"could not parse ({type(e).__name__}: {display(msg)}); check the file is a valid {spec.kind} file") from None
+    docs = [valid_text(d) for d in docs if any(b.text.strip() for b in d.blocks)]
     if not docs:
         raise LoadError("no text found; add content or remove the file")
     return docs
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def valid_text(obj: Any) -> Any:
+    """Lone surrogates (JSON ``\\ud800`` escapes, undecodable file names) replaced by U+FFFD, in place:
+    they are not valid UTF-8, and SQLite and JSON writers would fail on them."""
+    if isinstance(obj, str):
+        return _SURROGATE.sub("\ufffd", obj) if _SURROGATE.search(obj) else obj
+    if isinstance(obj, list):
+        return [valid_text(v) for v in obj]
+    if isinstance(obj, dict):
+        return {valid_text(k): valid_text(v) for k, v in obj.items()}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            setattr(obj, f.name, valid_text(getattr(obj, f.name)))
+        return obj
+    return obj

@@ -4,13 +4,73 @@ from __future__ import annotations
 import datetime as _dt
 import email.utils
 import hashlib
+import os
 import re
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..errors import LoadError
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+ZIP_EXPANSION = 10  # a zip (Slack export, DOCX, PPTX) may expand to this many times the file-size limit
+MAX_OFFICE_MEMBERS = 10_000  # members of a DOCX/PPTX (real ones have tens to a few hundred)
+MAX_EXPORT_MEMBERS = 500_000  # members of a Slack export zip (one per channel and day)
+
+
+def display(path: str | os.PathLike) -> str:
+    """A path as valid UTF-8 text: bytes that are not UTF-8 (a file name from another system, kept by
+    Python as lone surrogates) are shown as ``\\xff`` escapes. Stable, so usable as a key."""
+    s = os.fspath(path)
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return os.fsencode(s).decode("utf-8", "backslashreplace")
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.0f}" if n >= 10e6 else f"{n / 1e6:.3g}"
+
+
+def check_zip(file: str | os.PathLike | IO[bytes], max_bytes: int, what: str, fix: str,
+              max_members: int = MAX_OFFICE_MEMBERS) -> list[zipfile.ZipInfo]:
+    """The members of a zip, refused (LoadError) before anything is inflated when there are more than
+    `max_members` or their declared sizes add up to more than ZIP_EXPANSION × `max_bytes`.
+
+    The count is read from the end-of-central-directory record first, so that a zip of millions of
+    empty members is refused before a ZipInfo is made for each. Declared sizes are a sound bound:
+    zipfile never inflates a member past its declared size (a lying header fails its CRC check).
+    """
+    limit = max_bytes * ZIP_EXPANSION
+    try:
+        fp = open(file, "rb") if isinstance(file, (str, os.PathLike)) else file
+    except OSError as e:
+        raise LoadError(f"cannot read ({e.strerror}); check the file's permissions") from None
+    try:
+        try:
+            end = zipfile._EndRecData(fp)  # (private, but stable since Python 2) the directory's own count
+            declared = end[zipfile._ECD_ENTRIES_TOTAL] if end else None
+        except Exception:  # the full open below reports a damaged zip
+            declared = None
+        if declared is not None and declared > max_members:
+            raise LoadError(f"{what} has {declared} members, over the {max_members} allowed (zip bomb?); {fix}")
+        try:
+            fp.seek(0)
+            with zipfile.ZipFile(fp) as z:
+                infos = z.infolist()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, OverflowError):
+            raise LoadError(f"not a valid {what} file; {fix}") from None
+    finally:
+        if fp is not file:
+            fp.close()
+    if len(infos) > max_members:
+        raise LoadError(f"{what} has {len(infos)} members, over the {max_members} allowed (zip bomb?); {fix}")
+    total = sum(i.file_size for i in infos)
+    if total > limit:
+        raise LoadError(f"{what} expands to more than {_mb(limit)} MB (zip bomb?): its members declare "
+                        f"{_mb(total)} MB; {fix}")
+    return infos
 
 
 def check_size(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> int:

@@ -14,15 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..errors import LoadError
-from ..models import Block, Doc, parse_authors
-from .base import decode_text, norm_date, read_bytes
+from ..errors import LoadError, MetadataError
+from ..models import Block, Doc
+from .base import check_zip, decode_text, display, norm_date, read_bytes
+from .meta import check_keys, fields as _fields, given as _given
+from .meta import read_sidecar, split_people as _people, yaml_mapping as _yaml_mapping
 
 _FORMATS = {".md": "md", ".markdown": "md", ".txt": "txt", ".text": "txt", ".rst": "rst", ".html": "html",
             ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".eml": "eml"}
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_FRONT_MATTER = re.compile(r"---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_LEADING = re.compile(r"[\s\ufeff\u200b\u200c\u200d\u2060]*")  # blank lines, spaces, BOMs before front matter
+_OPENS = re.compile(r"(---|\+\+\+)[ \t]*\n[\s\ufeff]*([^\n]*)")  # an opening line and the first line after it
+_KEY_LINE = re.compile(r"[\"']?[A-Za-z_][\w .-]*[\"']?[ \t]*(:|=)([ \t]|$)")  # `key: value` (or TOML `key = value`)
+_META_KEY = re.compile(r"^[ \t]*[\"']?(title|authors?|date|url|tags|groups?)[\"']?[ \t]*[:=]", re.I | re.M)
 _RST_FIELD = re.compile(r"^:(title|authors?|date|url|tags|groups):[ \t]*(.*)\n?", re.I | re.M)
 _HASH_LINE = re.compile(r"^#+[^#\s]")  # '#channel' at a line start: a heading to Python-Markdown only
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
@@ -32,7 +36,6 @@ _QUOTE = re.compile(r"^(>|On\b.{0,300}\bwrote:\s*(>|$))", re.S)
 _ORIGINAL = re.compile(r"^-{3,}\s*Original Message\s*-{3,}", re.I)
 _SKIP = {"Header", "Footer", "PageBreak", "PageNumber", "Image"}
 _MARKUP = ("md", "html", "rst")  # formats whose heading levels are authored, not inferred
-_PLACEHOLDERS = {"python-docx", "python-pptx", "anonymous", "unknown", "untitled", "unspecified"}  # tool defaults
 
 
 def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
@@ -43,7 +46,7 @@ def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
     data = read_bytes(path, max_bytes)
     sidecar = _sidecar(path)
     try:
-        meta, elements = _parse(fmt, data)
+        meta, elements = _parse(fmt, data, max_bytes)
     except LoadError:
         raise
     except Exception as e:  # a parser failure on a malformed file
@@ -54,7 +57,7 @@ def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
 
 # ---------------------------------------------------------------- formats
 
-def _parse(fmt: str, data: bytes) -> tuple[dict[str, Any], list]:
+def _parse(fmt: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list]:
     """(metadata fields, unstructured elements) for one file's bytes."""
     from .._offline import patch_unstructured
 
@@ -62,16 +65,17 @@ def _parse(fmt: str, data: bytes) -> tuple[dict[str, Any], list]:
     if fmt == "pdf":
         return _pdf(data)
     if fmt in ("docx", "pptx"):
-        return _office(fmt, data)
+        return _office(fmt, data, max_bytes)
     if fmt == "eml":
         return _eml(data)
     text = decode_text(data).replace("\r\n", "\n")
+    front, text = _front_matter(text, fmt)
+    if front and not text.strip():
+        raise LoadError("no text after the front matter; add content or remove the file")
     if fmt == "md":
         from unstructured.partition.md import partition_md
 
-        meta, text = _front_matter(text)
-        if not text.strip():
-            raise LoadError("no text after the front matter; add content or remove the file")
+        meta = front
         with _untagged_paragraphs():
             return meta, partition_md(text=_escape_hash_lines(text), languages=[""])
     if fmt == "html":
@@ -82,12 +86,13 @@ def _parse(fmt: str, data: bytes) -> tuple[dict[str, Any], list]:
     if fmt == "rst":
         from unstructured.partition.rst import partition_rst
 
-        meta = _fields({m.group(1): m.group(2).strip() for m in _RST_FIELD.finditer(text)})
+        meta = {**front, **_fields({m.group(1): m.group(2).strip() for m in _RST_FIELD.finditer(text)})}
         with _untagged_paragraphs():
             return meta, partition_rst(file=io.BytesIO(_RST_FIELD.sub("", text).encode()), languages=[""])
     from unstructured.partition.text import partition_text
 
-    return {}, partition_text(text=_title_line(text), languages=[""])
+    with _long_paragraphs_untagged():
+        return front, partition_text(text=_title_line(text), languages=[""])
 
 
 _PARSER_LOCK = threading.RLock()
@@ -116,11 +121,59 @@ def _not_tagged(text: str, *args: Any, **kwargs: Any) -> bool:
     return False
 
 
-def _front_matter(text: str) -> tuple[dict[str, Any], str]:
-    m = _FRONT_MATTER.match(text)
-    if not m:
-        return {}, text
-    return _fields(_yaml_mapping(m.group(1) or "", "front matter", first_line=2)), text[m.end():]
+_LONG_PARAGRAPH = 20_000  # characters: never a title, and plain body text whatever spaCy says
+
+
+@contextmanager
+def _long_paragraphs_untagged():
+    """unstructured's plain-text partitioner runs spaCy over each paragraph to tell narrative text
+    and titles from other text; on a paragraph of megabytes (a one-line dump) that took most of a
+    minute, to call it a Title. A paragraph this long is body text: it is classified as Text at once.
+    Shorter paragraphs are classified as before."""
+    from unstructured.partition import text as text_mod
+
+    with _PARSER_LOCK:
+        saved = text_mod.is_possible_narrative_text, text_mod.is_possible_title
+
+        def short(check):
+            return lambda t, *a, **k: len(t) <= _LONG_PARAGRAPH and check(t, *a, **k)
+
+        text_mod.is_possible_narrative_text, text_mod.is_possible_title = map(short, saved)
+        try:
+            yield
+        finally:
+            text_mod.is_possible_narrative_text, text_mod.is_possible_title = saved
+
+
+def _front_matter(text: str, fmt: str) -> tuple[dict[str, Any], str]:
+    """(fields, the text after it) of a leading YAML front matter block; fails closed.
+
+    The block may follow blank lines, spaces or a BOM. In Markdown any ``---`` block is front
+    matter; in plain text and reST (where ``---`` lines are also rules and title adornments) only a
+    block with a metadata key (title, author(s), date, url, tags, groups). A start that looks like
+    front matter but is not closed, or is TOML (``+++``), is refused: indexing it as text would make
+    a restricted file public with its ``groups:`` line in the passages.
+    """
+    lead = _LEADING.match(text).end()
+    rest = text[lead:]
+    first_line = text.count("\n", 0, lead) + 2  # the line after the opening ---
+    m = _FRONT_MATTER.match(rest)
+    if m and m.group(0).startswith("---"):
+        block = m.group(1) or ""
+        if fmt != "md" and not (_KEY_LINE.match(block.lstrip()) and _META_KEY.search(block)):
+            return {}, text
+        raw = _yaml_mapping(block, "front matter", first_line=first_line)
+        check_keys(raw, "front matter")
+        return _fields(raw), rest[m.end():]
+    opens = _OPENS.match(rest)
+    if opens and _KEY_LINE.match(opens.group(2)) and (fmt == "md" or _META_KEY.match(opens.group(2))):
+        line = first_line - 1
+        if opens.group(1) == "+++":
+            raise MetadataError(f"TOML front matter (+++ at line {line}) is not supported; "
+                                "write the metadata as YAML between --- lines")
+        raise MetadataError(f"front matter opened at line {line} has no closing --- line; "
+                            "add one after the metadata")
+    return {}, text
 
 
 def _escape_hash_lines(text: str) -> str:
@@ -141,7 +194,7 @@ def _title_line(text: str) -> str:
 
     text = text.strip("\n")
     first, _, rest = text.partition("\n")
-    if rest.partition("\n")[0].strip() and isinstance(element_from_text(first.strip()), Title):
+    if len(first) <= _LONG_PARAGRAPH and rest.partition("\n")[0].strip() and isinstance(element_from_text(first.strip()), Title):
         return f"{first}\n\n{rest}"
     return text
 
@@ -166,10 +219,15 @@ def _html_meta(text: str) -> dict[str, Any]:
     return _fields(raw)
 
 
-def _office(fmt: str, data: bytes) -> tuple[dict[str, Any], list]:
+def _office(fmt: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list]:
     try:
         if not zipfile.is_zipfile(io.BytesIO(data)):
             raise ValueError
+    except Exception:
+        raise LoadError(f"not a valid {fmt.upper()} file; re-save it") from None
+    # before any parser inflates a member: a few MB of zeros can declare gigabytes
+    check_zip(io.BytesIO(data), max_bytes, fmt.upper(), fix="re-save it, or raise ASKCOLLEAGUE_MAX_FILE_MB")
+    try:
         if fmt == "docx":
             import docx
 
@@ -299,63 +357,14 @@ def _pdf_elements(data: bytes) -> list:
 
 # ---------------------------------------------------------------- metadata
 
-def _yaml_mapping(text: str, what: str, first_line: int = 1) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)  # where the broken part starts
-        where = f" (line {mark.line + first_line})" if mark else ""
-        raise LoadError(f"{what} is not valid YAML{where}; fix it") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise LoadError(f"{what} is not a YAML mapping (title:, author:, date: ...); fix it")
-    return data
-
-
 def _sidecar(path: Path) -> dict[str, Any]:
-    """Fields from ``FILE.meta.yaml`` (or ``.meta.yml``), which override the file's own."""
-    for side in (path.with_name(path.name + ".meta.yaml"), path.with_name(path.name + ".meta.yml")):
-        if side.is_file():
-            try:
-                text = side.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise LoadError(f"cannot read sidecar {side.name} ({e}); re-save it as UTF-8") from None
-            return _fields(_yaml_mapping(text, f"sidecar {side.name}"))
-    return {}
-
-
-def _fields(raw: dict[str, Any]) -> dict[str, Any]:
-    """The Doc fields present (not empty) in a metadata mapping: title, authors, date, url, tags, groups."""
-    raw = {str(k).lower(): v for k, v in raw.items()}
-    people = raw.get("authors") or raw.get("author")
-    out = {"title": " ".join(str(raw.get("title")).split()) if _given(raw.get("title")) else None,
-           "authors": [a for a in parse_authors(_people(people)) if a.email or _given(a.name)],
-           "date": norm_date(raw.get("date")), "url": str(raw["url"]).strip() if _given(raw.get("url")) else None,
-           "tags": _list(raw.get("tags")), "groups": _list(raw.get("groups"))}
-    return {k: v for k, v in out.items() if v}
-
-
-def _given(value: Any) -> bool:
-    """A real value: not empty and not a tool's placeholder such as 'untitled' or 'python-docx'."""
-    return value is not None and str(value).strip().lower() not in ("", *_PLACEHOLDERS)
+    """Fields from ``FILE.meta.yaml`` (or ``.meta.yml``), which override the file's own (see loaders.meta)."""
+    return read_sidecar(path)[1]
 
 
 def _latest(*dates: Any) -> str | None:
     """The latest of a file's created/modified dates (some tools never update 'modified')."""
     return max(filter(None, map(norm_date, dates)), default=None)
-
-
-def _people(value: Any) -> Any:
-    """Split an author string on ';' (Office and rst style); other values pass through."""
-    return [p for p in re.split(r"\s*;\s*", value.strip()) if p] if isinstance(value, str) else value
-
-
-def _list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    items = re.split(r"[,;]", value) if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
-    return [s for s in (str(i).strip() for i in items) if s]
 
 
 # ---------------------------------------------------------------- sections
@@ -392,7 +401,7 @@ def _doc(path: Path, key: str, fmt: str, meta: dict[str, Any], elements: list) -
     title = meta.get("title")
     if fmt != "eml" and elements and elements[0].category == "Title" and _names_doc(elements[0], elements[1:], title, fmt):
         title, elements = title or " ".join(elements[0].text.split()), elements[1:]
-    title = title or re.sub(r"[\s_-]+", " ", path.stem).strip().capitalize() or path.name
+    title = title or re.sub(r"[\s_-]+", " ", display(path.stem)).strip().capitalize() or display(path.name)
 
     sections: list[tuple[str | None, str | None, list[str]]] = [(None, None, [])]  # (path, parent path, lines)
     stack: list[tuple[int, str, bool]] = []  # (depth, heading, depth inferred)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import LoadError
 from ..models import AuthorRef, Block, Doc
-from .base import check_size, norm_date, read_bytes, split_quoted
+from .base import MAX_EXPORT_MEMBERS, ZIP_EXPANSION, check_size, check_zip, norm_date, read_bytes, split_quoted
 from .threads import add_unit, author_name, clean_text, first_words, reply_context
 
 _DAY_FILE = re.compile(r"^([^/]+)/\d{4}-\d{2}-\d{2}\.json$")
@@ -30,6 +30,13 @@ class _Export:
                 for p in d.iterdir() if p.is_file() and not p.is_symlink()}
             return
         check_size(path, max_bytes)
+        fix = "split the export or raise ASKCOLLEAGUE_MAX_FILE_MB"
+        try:
+            check_zip(path, max_bytes, "zip", fix, max_members=MAX_EXPORT_MEMBERS)
+        except LoadError as e:
+            if "not a valid" in str(e):
+                raise LoadError("not a valid .zip file; export the workspace from Slack again") from None
+            raise
         try:
             self.zip = zipfile.ZipFile(path)
             infos = self.zip.infolist()
@@ -42,14 +49,12 @@ class _Export:
             raise
 
     def _check(self, infos: list[zipfile.ZipInfo]) -> None:
-        self.left = self.max_bytes * 10
+        self.left = self.max_bytes * ZIP_EXPANSION  # check_zip has checked the declared sizes; this bounds the reads
         for info in infos:
             parts = info.filename.replace("\\", "/").split("/")
             if info.filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", info.filename) or ".." in parts:
                 raise LoadError(f"zip member {info.filename!r} points outside the archive (zip slip); "
                                 "export the workspace from Slack again")
-        if sum(i.file_size for i in infos) > self.left:
-            self._bomb()
         tops = sorted((i.filename for i in infos if i.filename.rsplit("/", 1)[-1] == "users.json"),
                       key=lambda n: n.count("/"))
         prefix = tops[0][: -len("users.json")] if tops else ""
@@ -57,7 +62,7 @@ class _Export:
         self.names = set(self.members)
 
     def _bomb(self) -> None:
-        raise LoadError(f"zip expands to more than {self.max_bytes * 10 / 1e6:g} MB (zip bomb?); "
+        raise LoadError(f"zip expands to more than {self.max_bytes * ZIP_EXPANSION / 1e6:g} MB (zip bomb?); "
                         "split the export or raise ASKCOLLEAGUE_MAX_FILE_MB")
 
     def read(self, name: str) -> bytes:
