@@ -161,3 +161,49 @@ def test_no_answer_sentence_starts_mid_sentence(tmp_path, real_embedder):
                 assert plain.find(h) in starts, h
                 checked += 1
     assert checked >= 6
+
+
+# ---------------------------------------------------------------- roles in Q&A threads
+
+QA = {"id": "t-9", "title": "How do I rotate the staging database password?", "author": "Nora Asker <nora@acme.test>",
+      "date": "2025-07-01", "votes": 4, "body": "How do I rotate the staging database password without downtime? "
+      "The staging database password rotation page on the wiki is empty and I have to rotate it this week.",
+      "comments": [
+          {"id": "a1", "author": "Omar Expert <omar@acme.test>", "date": "2025-07-01", "votes": 9, "accepted": True,
+           "body": "Rotate the staging database password with the vault rotate command: it creates the new password, "
+                   "updates the secret and restarts the pods one at a time, so there is no downtime.",
+           "comments": [{"id": "r1", "author": "Nora Asker <nora@acme.test>", "date": "2025-07-02",
+                         "body": "That worked for the staging database password, thanks."}]},
+          {"id": "a2", "author": "Pia Helper <pia@acme.test>", "date": "2025-07-02", "votes": 1,
+           "body": "You can also rotate the staging database password by hand in the console, but then you must "
+                   "restart the pods yourself."}]}
+
+
+@pytest.fixture(scope="module")
+def qa(tmp_path_factory, real_embedder):
+    root = tmp_path_factory.mktemp("qa") / "kb"
+    root.mkdir()
+    (root / "forum.jsonl").write_text(json.dumps(QA) + "\n")
+    build([root], root.parent / "idx", embedder=real_embedder, warn=lambda m: None)
+    return Assistant.from_index(root.parent / "idx", embedder=real_embedder)
+
+
+def test_roles_are_recorded_and_cited(qa):
+    ans = qa.ask("How do I rotate the staging database password?")
+    roles = {c.authors[0]["name"]: c.role for c in ans.citations + ans.more_results}
+    assert roles["Omar Expert"] == "answer" and roles["Pia Helper"] == "answer"
+    assert roles["Nora Asker"] in ("question", "reply")
+    rows = qa.index.store.db.execute("SELECT role, accepted, votes FROM chunks WHERE unit_id = 'comment-a1'").fetchall()
+    assert [tuple(r) for r in rows] == [("answer", 1, 9)]
+
+
+def test_the_asker_is_not_the_expert(qa):
+    for q in ("Who knows how to rotate the staging database password?", "staging database password rotation"):
+        people = qa.find_people(q)
+        names = [p.name for p in people]
+        assert names[0] == "Omar Expert", [(p.name, p.reason) for p in people]
+        if "Nora Asker" in names and "Pia Helper" in names:
+            assert names.index("Nora Asker") > names.index("Pia Helper"), names
+        assert "wrote the accepted answer" in people[0].reason
+    asked = qa.ask("Who asked how to rotate the staging database password?")
+    assert asked.people[0].name == "Nora Asker", [(p.name, p.reason) for p in asked.people]

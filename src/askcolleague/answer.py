@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import ModelMismatchError
 from .index import Index
-from .models import Person
+from .models import Person, role_of
 from .retrieval import STOPWORDS, Filters, Hit, Retriever
 from .store import visible_sql
 from .settings import Settings
@@ -69,6 +69,22 @@ def statement_of(question: str) -> str:
     return rest if len(rest.split()) >= 3 else question
 
 
+ASKER_WEIGHT = 0.3  # a question's author asked about the topic: not (yet) its expert
+
+
+def role_weight(row: dict) -> float:
+    """How much a passage tells about its author's expertise, by its role in a Q&A thread: the
+    person who asked is not the expert (0.3); an accepted answer counts 1.5, a voted one up to 1.5."""
+    role = row.get("role")
+    if role == "question":
+        return ASKER_WEIGHT
+    if role == "answer":
+        if row.get("accepted"):
+            return 1.5
+        return 1.0 + min(max(row.get("votes") or 0, 0), 10) / 20
+    return 1.0
+
+
 def question_kind(question: str) -> str:
     """``attribution`` for "who said / wrote / proposed / asked ... X" (the statement's author comes
     first), else ``expertise`` ("who knows about X", "who should I ask", and every other question:
@@ -93,6 +109,7 @@ class Citation:
     score: float
     authors: list[dict]
     highlights: list[str] = field(default_factory=list)  # sentences of `text` the answer relies on
+    role: str | None = None  # the unit's role in its conversation: question, answer, reply, comment, ...
 
 
 @dataclass
@@ -596,6 +613,8 @@ class Assistant:
             score = 0.55 * sim + 0.25 * lex[ci] + 0.20 * passage + 0.05 * typed[ci]
             if hits[hi].row.get("quoted_from"):
                 score -= 0.05  # prefer the original message to a quote of it
+            if hits[hi].row.get("role") == "question" and not questions_ok:
+                score -= 0.05  # the question's own words rarely answer it; its answers do
             scored.append((score, ci))
         scored.sort(reverse=True)
         best = scored[0][0]
@@ -721,6 +740,7 @@ class Assistant:
         return Citation(n=n, chunk_id=r["chunk_id"], doc_id=r["doc_id"], title=r["title"], section=r["section"],
                         text=r["text"], url=r["url"], source_type=r["source_type"], date=r["date"],
                         score=round(h.score, 6), authors=_authors(self.index.store, r, links, groups),
+                        role=role_of(r["source_type"], r.get("role")),
                         highlights=highlights)
 
     # -- people ----------------------------------------------------------------------------
@@ -777,6 +797,8 @@ class Assistant:
             quoted = bool(h.row.get("quoted_from"))
             if quoted:
                 rel *= 0.5
+            if kind != "attribution":
+                rel *= role_weight(h.row)
             for pid, role, w in links.get(h.id, []):
                 weight = w if role == "author" else 0.7 if role == "profile" else 0.0
                 if weight <= 0:
@@ -784,6 +806,8 @@ class Assistant:
                 contrib.setdefault(pid, []).append((rel * weight, h, role))
                 if h.row["chunk_id"] in cited:
                     sup = support.get(h.row["chunk_id"], 0.5 * s_best) / s_best * weight * (0.5 if quoted else 1.0)
+                    if kind != "attribution":
+                        sup *= role_weight(h.row)
                     # expertise: every cited passage counts; attribution: the one that says it best
                     cited_score[pid] = max(cited_score.get(pid, 0.0), sup) if kind == "attribution" \
                         else cited_score.get(pid, 0.0) + sup
@@ -857,6 +881,10 @@ class Assistant:
                 parts.append(f"wrote the cited passage{'s' if len(ns) > 1 else ''} {marks}")
             elif units and not is_origin:
                 parts.append("wrote a related passage")
+        if not origin.get("asking") and any(h.row.get("role") == "question" for h, _ in authored):
+            parts.append("asked about it")
+        if any(h.row.get("role") == "answer" and h.row.get("accepted") for h, _ in authored):
+            parts.append("wrote the accepted answer")
         if any(h.row.get("quoted_from") for _, h, role in items if role == "author"):
             parts.append("quoted in " + ("a cited passage" if any(h.row["chunk_id"] in cited for _, h, _ in items
                                                                    if h.row.get("quoted_from")) else "a reply"))

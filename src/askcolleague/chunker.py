@@ -14,6 +14,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*")
 
 
+# What a unit records besides its text; a new value makes the next build re-read every source (the
+# vectors of unchanged texts are reused): "roles-1" = role, accepted and votes of Q&A thread units.
+UNITS = "roles-1"
+
+
 @dataclass(frozen=True)
 class ChunkerConfig:
     """Chunk size in the embedding model's own tokens (context line included) and overlap."""
@@ -24,6 +29,7 @@ class ChunkerConfig:
 
     def to_dict(self) -> dict:
         return {"max_tokens": self.max_tokens, "overlap": self.overlap, "min_body": self.min_body,
+                "units": UNITS,
                 "unit": "model word pieces, context line included"}
 
 
@@ -218,6 +224,9 @@ def chunk_doc(doc: Doc, embedder: Embedder, config: ChunkerConfig = ChunkerConfi
                 unit_id=block.unit_id,
                 reply_to=block.reply_to,
                 quoted_from=block.quoted_from,
+                role=block.role,
+                accepted=block.accepted,
+                votes=block.votes,
                 n_tokens=n_tok,
                 n_tiktoken=tiktoken_count(piece),
             ))

@@ -126,6 +126,11 @@ def index_status(index, as_json) -> None:
     click.echo(f"chunker:  {m['chunker']['max_tokens']} tokens, overlap {m['chunker']['overlap']}")
     click.echo(f"contents: {c['sources']} sources, {c['documents']} documents, {c['chunks']} chunks, "
                f"{c['people']} people ({c['profiles']} with profiles)")
+    cal = m.get("abstain_calibration")
+    if cal:
+        click.echo(f"abstain:  below cosine {cal['threshold']:.3f} (off-topic probes: median "
+                   f"{cal.get('off_topic_q50', 0):.3f}, 95th percentile {cal.get('off_topic_q95', 0):.3f}; "
+                   f"{cal['method']})")
     for r in m["roots"]:
         click.echo(f"source:   {r['given']}")
     for p in m["people_files"]:

@@ -33,7 +33,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import __version__, lexical
+from . import __version__, calibration, lexical
 from .chunker import ChunkerConfig, chunk_doc, embed_key
 from .embedder import Embedder, get_embedder, model_setting_for, runtime_for
 from .errors import (
@@ -726,6 +726,7 @@ def build(
                             "normalized": True, "ids": "chunks.id in store.sqlite"},
                 "store": {"file": "store.sqlite", "engine": "sqlite3", "fts": "fts5 porter unicode61"},
                 "lexical": {"folder": lexical.FOLDER, "scoring": "FTS5 bm25()", **lex},
+                "abstain_calibration": calibration.calibrate(fi, embedder),
                 "roots": [{"given": display(r), **_path_entry(Path(r).absolute())} for r in roots],
                 "people_files": [{"given": display(p), **_path_entry(Path(p).absolute()), "key": people_keys.get(str(p))}
                                  for p in all_people_files],

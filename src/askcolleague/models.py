@@ -7,6 +7,8 @@ from typing import Any
 
 # Source types of an indexed unit of attribution.
 SOURCE_TYPES = ("document", "post", "comment", "message", "profile")
+# The role of a unit in its conversation: who asked, who answered (Q&A threads), who replied.
+ROLES = ("document", "post", "question", "answer", "comment", "reply", "message", "profile")
 
 
 @dataclass
@@ -87,6 +89,15 @@ class Block:
     reply_to: str | None = None  # display name of the author this unit replies to
     context: str | None = None  # extra context prepended for embedding (e.g. "Reply to Dana on: Title")
     quoted_from: str | None = None  # unit_id of the message whose words these are (quoted text)
+    role: str | None = None  # one of ROLES; None = from source_type (see role_of)
+    accepted: bool | None = None  # an answer the asker accepted (where the source records it)
+    votes: int | None = None  # its score / votes (where the source records it)
+
+
+def role_of(kind: str, role: str | None) -> str:
+    """A unit's role: the loader's, else the one its source type implies."""
+    return role if role in ROLES else {"comment": "comment", "message": "message", "post": "post",
+                                       "profile": "profile"}.get(kind, "document")
 
 
 @dataclass
@@ -162,6 +173,9 @@ class Chunk:
     quoted_from: str | None = None
     n_tokens: int = 0  # in the embedding model's tokenizer (embed_text, without special tokens)
     n_tiktoken: int = 0  # cl100k tokens of text, for LLM context budgeting
+    role: str | None = None  # the unit's role (ROLES): question, answer, reply, ...
+    accepted: bool | None = None
+    votes: int | None = None
 
 
 @dataclass

@@ -15,6 +15,7 @@ _CITATION = {
         "source_type": {"enum": ["document", "post", "comment", "message", "profile"]},
         "date": _STR_OR_NULL, "score": {"type": "number"}, "authors": {"type": "array", "items": _AUTHOR},
         "highlights": {"type": "array", "items": {"type": "string"}},
+        "role": {"enum": ["document", "post", "question", "answer", "comment", "reply", "message", "profile", None]},
         # the web API's /ask cuts a passage longer than web.MAX_PASSAGE_CHARS and says so
         "truncated": {"type": "boolean"},
     },

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .models import AuthorRef, Chunk, Person
+from .models import AuthorRef, Chunk, Person, role_of
 
 SCHEMA = """
 CREATE TABLE sources(
@@ -21,7 +21,7 @@ CREATE TABLE chunks(
   position INTEGER, text TEXT NOT NULL, embed_text TEXT NOT NULL, title TEXT, section TEXT,
   source_type TEXT, date TEXT, url TEXT, tags_json TEXT, groups_json TEXT, authors_json TEXT,
   unit_id TEXT, reply_to TEXT, quoted_from TEXT, n_tokens INTEGER, n_tiktoken INTEGER,
-  embed_hash TEXT NOT NULL);
+  embed_hash TEXT NOT NULL, role TEXT, accepted INTEGER, votes INTEGER);
 CREATE INDEX chunks_doc ON chunks(doc_id);
 CREATE INDEX chunks_source ON chunks(source);
 CREATE INDEX chunks_type ON chunks(source_type);
@@ -90,10 +90,11 @@ class Store:
         rows = [
             (rid, c.chunk_id, c.doc_id, c.source, c.position, c.text, c.embed_text, c.title, c.section,
              c.source_type, c.date, c.url, _j(c.tags), _j(c.groups), _j([asdict(a) for a in c.authors]),
-             c.unit_id, c.reply_to, c.quoted_from, c.n_tokens, c.n_tiktoken, h)
+             c.unit_id, c.reply_to, c.quoted_from, c.n_tokens, c.n_tiktoken, h,
+             role_of(c.source_type, c.role), None if c.accepted is None else int(c.accepted), c.votes)
             for rid, c, h in chunks
         ]
-        self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def add_people(self, people: Iterable[Person]) -> None:
         self.db.executemany(
@@ -230,7 +231,8 @@ def chunk_from_row(d: dict) -> Chunk:
         text=d["text"], embed_text=d["embed_text"], title=d["title"], section=d["section"],
         source_type=d["source_type"], authors=[AuthorRef(**a) for a in d["authors"]], date=d["date"],
         url=d["url"], tags=d["tags"], groups=d["groups"], unit_id=d["unit_id"], reply_to=d["reply_to"],
-        quoted_from=d["quoted_from"], n_tokens=d["n_tokens"], n_tiktoken=d["n_tiktoken"])
+        quoted_from=d["quoted_from"], n_tokens=d["n_tokens"], n_tiktoken=d["n_tiktoken"],
+        role=d.get("role"), accepted=None if d.get("accepted") is None else bool(d["accepted"]), votes=d.get("votes"))
 
 
 def _person(r: sqlite3.Row) -> Person:

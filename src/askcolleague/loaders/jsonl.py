@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import LoadError
 from ..models import AuthorRef, Block, Doc
 from .base import norm_date, read_text, split_quoted
-from .threads import add_unit, author_name, first_words, reply_context, to_text
+from .threads import add_unit, asks, author_name, first_words, mark_asker, reply_context, reply_role, to_text, votes_of
 
 MAX_DEPTH = 50
 
@@ -46,10 +46,13 @@ def _thread(obj: dict, n: int, key: str) -> Doc:
     body = to_text(_str(obj.get("body")) or "")
     title = _str(obj.get("title")) or first_words(body) or f"Thread {thread_id}"
     head = Block(text=body, kind="post", authors=_authors(obj.get("author")), unit_id="post",
-                 date=norm_date(_str(obj.get("date"))), url=_str(obj.get("url")))
+                 date=norm_date(_str(obj.get("date"))), url=_str(obj.get("url")),
+                 role="question" if asks(_str(obj.get("title")), body) else "post",
+                 votes=votes_of(obj.get("votes", obj.get("score"))))
     blocks: list[Block] = []
     add_unit(blocks, head)
     _comments(obj.get("comments"), head, title, blocks, n, 1, "")
+    mark_asker(blocks)
     tags = obj.get("tags")
     tags = tags.split(",") if isinstance(tags, str) else tags if isinstance(tags, list) else []
     return Doc(
@@ -74,6 +77,8 @@ def _comments(items: Any, parent: Block, title: str, blocks: list[Block], n: int
             text=own, kind="comment", authors=authors, unit_id=f"comment-{_str(c.get('id')) or pos}",
             date=norm_date(_str(c.get("date"))), url=_str(c.get("url")), reply_to=author_name(parent.authors),
             context=reply_context("Comment", author_name(authors), author_name(parent.authors), title),
+            role=reply_role(parent, depth == 1), votes=votes_of(c.get("votes", c.get("score"))),
+            accepted=bool(c["accepted"]) if isinstance(c.get("accepted"), bool) else None,
         )
         add_unit(blocks, block, quote, parent)
         _comments(c.get("comments"), block, title, blocks, n, depth + 1, f"{pos}.")

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import LoadError
 from ..models import AuthorRef, Block, Doc
 from .base import check_size, norm_date, split_quoted
-from .threads import add_unit, author_name, clean_text, first_words, html_to_text, reply_context
+from .threads import add_unit, asks, author_name, clean_text, first_words, html_to_text, mark_asker, reply_context
 
 _ID = re.compile(r"<([^<>\s]+)>")
 _REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|wg)\s*(\[\d+\])?\s*:\s*)+", re.I)
@@ -131,12 +131,16 @@ def _thread(key: str, root_id: str, msgs: list[_Mail], mails: dict[str, _Mail]) 
     root = mails[root_id]
     title = _REPLY_PREFIX.sub("", root.subject) or first_words(root.block.text) or "(no subject)"
     blocks: list[Block] = []
+    root.block.role = "question" if asks(None, root.block.text) else "post"
     for m in [root] + [m for m in msgs if m is not root]:
         parent = mails[m.parent].block if m.parent else None
+        if parent is not None:
+            m.block.role = "answer" if parent is root.block and root.block.role == "question" else "reply"
         if parent is not None:
             m.block.reply_to = author_name(parent.authors)
             m.block.context = reply_context("Email", author_name(m.block.authors), m.block.reply_to, title)
         add_unit(blocks, m.block, m.quote, parent)
+    mark_asker(blocks)
     return Doc(
         doc_id=f"{key}#{root_id}", source=key, title=title, source_type="message", blocks=blocks,
         authors=list(root.block.authors), date=root.block.date, url=root.block.url, meta={"format": "mbox"},

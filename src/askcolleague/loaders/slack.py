@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import LoadError
 from ..models import AuthorRef, Block, Doc
 from .base import MAX_EXPORT_MEMBERS, ZIP_EXPANSION, check_size, check_zip, norm_date, read_bytes, split_quoted
-from .threads import add_unit, author_name, clean_text, first_words, reply_context
+from .threads import add_unit, asks, author_name, clean_text, first_words, mark_asker, reply_context
 
 _DAY_FILE = re.compile(r"^([^/]+)/\d{4}-\d{2}-\d{2}\.json$")
 _KEEP_SUBTYPES = (None, "", "thread_broadcast", "file_share", "me_message")
@@ -183,6 +183,10 @@ def _thread(key: str, folder: str, info: dict, thread_ts: str, thread: list[dict
         own, quote = split_quoted(clean_text(_format(str(msg.get("text") or ""), users, names)))
         title = title or f"#{folder}: {first_words(own) or '(no text)'}"
         block = Block(text=own, kind="message", authors=[author], unit_id=ts, date=norm_date(float(ts)))
+        if len(thread) > 1 and not earlier and ts == thread_ts:
+            block.role = "question" if asks(None, own) else "post"  # a thread's parent message
+        elif parent is not None:
+            block.role = "answer" if parent.role == "question" else "reply"
         if parent is not None:
             block.reply_to = author_name(parent.authors)
             block.context = reply_context("Message", author.label(), block.reply_to, title)
@@ -191,6 +195,7 @@ def _thread(key: str, folder: str, info: dict, thread_ts: str, thread: list[dict
         earlier.append(block)
         if len(earlier) == 1 and ts == thread_ts:
             parent = block
+    mark_asker(blocks)
     if not blocks:
         return None
     private = info.get("private", False)

@@ -81,6 +81,44 @@ def first_words(text: str, max_words: int = 10) -> str:
     return " ".join(words[:max_words]) + (" …" if len(words) > max_words else "")
 
 
+def asks(title: str | None, text: str | None) -> bool:
+    """Whether a thread opens with a request for help: its opening text asks something (a '?' in its
+    first 600 characters) and its title, where it has one, is a question too. A discussion opened
+    with a question for a title ("What should we do about wiki search?") but no question in its text
+    is a post, not a question."""
+    opening = (text or "")[:600]
+    return "?" in opening and (title is None or (title or "").rstrip().endswith("?"))
+
+
+def reply_role(parent: Block, top: bool) -> str:
+    """The role of a reply: an answer to a question (directly under it), else a comment on a post
+    (directly under it) or a reply in the discussion below."""
+    if top and parent.role == "question":
+        return "answer"
+    return "comment" if top and parent.kind == "post" else "reply"
+
+
+def mark_asker(blocks: list[Block]) -> list[Block]:
+    """In a question thread, the asker's own follow-ups ("that worked, thanks") are the asker's
+    side of the conversation too: role "question", not answers or replies."""
+    head = next((b for b in blocks if b.role == "question" and not b.quoted_from), None)
+    if head is None or not head.authors:
+        return blocks
+    who = {(a.email or "").lower() or (a.name or "").casefold() for a in head.authors}
+    for b in blocks:
+        if b is not head and not b.quoted_from and b.authors and \
+                {(a.email or "").lower() or (a.name or "").casefold() for a in b.authors} <= who:
+            b.role = "question"
+    return blocks
+
+
+def votes_of(value) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
 def author_name(authors: list[AuthorRef]) -> str | None:
     return authors[0].label() if authors else None
 
@@ -100,7 +138,7 @@ def add_unit(blocks: list[Block], block: Block, quote: str = "", source: Block |
     if quote and source is not None and source.authors:
         blocks.append(Block(
             text=quote, kind=block.kind, authors=list(source.authors), unit_id=f"{block.unit_id}:quote",
-            date=source.date, url=source.url, quoted_from=source.unit_id,
+            date=source.date, url=source.url, quoted_from=source.unit_id, role=source.role,
             context=f"Quoted by {author_name(block.authors) or 'unknown'} from {author_name(source.authors)}",
         ))
     if block.text:

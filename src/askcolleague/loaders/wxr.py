@@ -11,7 +11,7 @@ from defusedxml import DefusedXmlException
 from ..errors import LoadError
 from ..models import AuthorRef, Block, Doc
 from .base import norm_date, read_bytes, split_quoted
-from .threads import add_unit, author_name, first_words, html_to_text, reply_context
+from .threads import add_unit, asks, author_name, first_words, html_to_text, mark_asker, reply_context, reply_role
 
 _WP_NS = re.compile(r"^\{(http://wordpress\.org/export/\d+\.\d+/)\}")
 _NS = {"content": "http://purl.org/rss/1.0/modules/content/", "dc": "http://purl.org/dc/elements/1.1/"}
@@ -74,7 +74,8 @@ def _post(item: Element, ns: dict[str, str], key: str, people: dict[str, AuthorR
     body = html_to_text(_text(item, "content:encoded", ns))
     title = _text(item, "title", ns) or first_words(body) or f"Post {post_id}"
     head = Block(text=body, kind="post", authors=authors, unit_id=f"post-{post_id}", url=link,
-                 date=_date(item, ns, "wp:post_date_gmt", "wp:post_date", "pubDate"))
+                 date=_date(item, ns, "wp:post_date_gmt", "wp:post_date", "pubDate"),
+                 role="question" if asks(_text(item, "title", ns), body) else "post")
     blocks: list[Block] = []
     add_unit(blocks, head)
     units: dict[str, Block] = {}
@@ -92,9 +93,11 @@ def _post(item: Element, ns: dict[str, str], key: str, people: dict[str, AuthorR
             date=_date(c, ns, "wp:comment_date_gmt", "wp:comment_date"),
             url=f"{link}#comment-{cid}" if link else None, reply_to=author_name(parent.authors),
             context=reply_context("Comment", author_name(c_authors), author_name(parent.authors), title),
+            role=reply_role(parent, parent is head),
         )
         units[cid] = block
         add_unit(blocks, block, quote, parent)
+    mark_asker(blocks)
     tags: list[str] = []
     for cat in item.findall("category"):
         label = (cat.text or "").strip() or cat.get("nicename", "")
