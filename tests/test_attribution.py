@@ -207,3 +207,46 @@ def test_the_asker_is_not_the_expert(qa):
         assert "wrote the accepted answer" in people[0].reason
     asked = qa.ask("Who asked how to rotate the staging database password?")
     assert asked.people[0].name == "Nora Asker", [(p.name, p.reason) for p in asked.people]
+
+
+def _sentence_starts_ok(texts: list[str], sentence: str) -> bool:
+    """`sentence` occurs in one of the source units' texts where a sentence, line or list item starts."""
+    import re
+
+    pattern = r"(?:\s)+".join(re.escape(w) for w in sentence.split())
+    for text in texts:
+        for m in re.finditer(pattern, text):
+            before = text[:m.start()]
+            line = before.rsplit("\n", 1)[-1]
+            if not line.strip(" \t-•*") or re.fullmatch(r"\s*(?:\d+[.)]|[a-zA-Z][.)])\s*", line) \
+                    or re.search(r"[.!?…:;][\"')\]’”]*\s+$", before):
+                return True
+    return False
+
+
+@pytest.mark.slow
+def test_every_suite_answer_quotes_whole_sentences(demo_index):
+    """Over every answer to the demo suite (hybrid): each answer sentence begins where a sentence of its
+    source unit begins (checked against the units the loaders read, not against the chunks)."""
+    from pathlib import Path
+
+    from askcolleague.evaluation import load_suite
+    from askcolleague.loaders import SourceSpec, load_source
+
+    a = Assistant.from_index(demo_index)
+    units: dict[str, list[str]] = {}
+    for s in a.index.store.sources():
+        for d in load_source(SourceSpec(Path(s["path"]), s["key"], s["kind"]), 50 << 20):
+            units[d.doc_id] = [b.text for b in d.blocks]
+    root = Path(__file__).resolve().parents[1]
+    checked, bad = 0, []
+    for q in load_suite(root / "eval" / "demo.yaml").questions:
+        ans = a.ask(q.question)
+        for c in ans.citations:
+            if c.source_type == "profile":
+                continue
+            for h in c.highlights:
+                checked += 1
+                if not _sentence_starts_ok(units.get(c.doc_id, []), h):
+                    bad.append((q.id, h[:80]))
+    assert checked > 150 and not bad, bad

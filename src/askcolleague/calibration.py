@@ -49,11 +49,24 @@ OFF_TOPIC = (
 )
 
 
+_PROBES: dict[tuple, np.ndarray] = {}  # the probes' vectors per model, embedded once per process
+
+
+def _probe_vectors(embedder) -> np.ndarray:
+    key = (type(embedder).__name__, getattr(embedder, "model_id", None), getattr(embedder, "dim", None))
+    if key[1] is None or key not in _PROBES:
+        vecs = np.asarray(embedder.embed_batch(list(OFF_TOPIC)), dtype=np.float32)
+        if key[1] is None:
+            return vecs
+        _PROBES[key] = vecs
+    return _PROBES[key]
+
+
 def calibrate(faiss_index, embedder, default: float = DEFAULT) -> dict:
     """The index's abstention calibration (stored in the manifest): probe statistics and threshold."""
     if faiss_index.ntotal == 0:
         return {"method": METHOD, "threshold": default, "probes": 0}
-    vecs = np.asarray(embedder.embed_batch(list(OFF_TOPIC)), dtype=np.float32)
+    vecs = _probe_vectors(embedder)
     scores, _ = faiss_index.search(vecs, 1)
     best = np.sort(scores[:, 0])
     q95 = float(np.quantile(best, 0.95))
