@@ -219,7 +219,7 @@ def _sentence_starts_ok(texts: list[str], sentence: str) -> bool:
             before = text[:m.start()]
             line = before.rsplit("\n", 1)[-1]
             if not line.strip(" \t-•*") or re.fullmatch(r"\s*(?:\d+[.)]|[a-zA-Z][.)])\s*", line) \
-                    or re.search(r"[.!?…:;][\"')\]’”]*\s+$", before):
+                    or re.search(r"[.!?…:;][\"')\]’”]*\s+(?:[-•*]\s+)?$", before):  # (an inline list item too)
                 return True
     return False
 

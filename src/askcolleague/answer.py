@@ -240,6 +240,8 @@ def _prose(lines: list[str]) -> list[str]:
     text = "\n".join(lines)
     if not text.strip():
         return []
+    # an unbroken run of 200+ characters (a hash, base64, a minified line) is a paragraph of its own
+    text = re.sub(r"\S{200,}", lambda m: f"\n\n{m.group(0)}\n\n", text)
     # a single line break inside a paragraph is a hard wrap, not a sentence end
     text = re.sub(r"(?<![.!?:\n])\n(?![ \t]*(?:[-•*]|\d+[.)])\s|[ \t]*\n)", " ", text)
     parts: list[str] = []

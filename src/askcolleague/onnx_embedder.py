@@ -19,7 +19,7 @@ graph) and L2-normalised, exactly as sentence-transformers' Pooling + Normalize 
 Agreement with the torch model is measured by ``bench/bench_onnx.py`` and checked by
 ``tests/test_onnx_embedder.py``: fp32 vectors are the same model (cosine > 0.9999), so an
 ``OnnxEmbedder`` keeps the torch embedder's ``model_id`` and can read and update indexes built
-with torch. An int8 recipe keeps it only when its agreement is >= 0.99 ("smooth", the default, and
+with torch. An int8 recipe keeps it only when its agreement is >= 0.985 ("smooth", the default, and
 "safe"); the "fast" recipe (min cosine ~0.98) records ``<id>+onnx-int8`` and an index refuses to
 mix them.
 """
