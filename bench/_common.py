@@ -49,6 +49,26 @@ def time_questions(asst, questions: list[str], rounds: int = 1) -> tuple[list[fl
     return ret, full, stages
 
 
+def alternate(runs: dict, questions: list, rounds: int, same: tuple[str, str] | None = None) -> tuple[dict, int]:
+    """Time each run on each question, the runs alternating question by question (a shared, noisy
+    machine hurts them alike): ({run: [ms, ...]}, how often the two runs named in `same` had the
+    same top-10 ids). Each run is called once first, untimed, to warm up."""
+    for f in runs.values():
+        f(questions[0])
+    ms: dict[str, list[float]] = {k: [] for k in runs}
+    agree = 0
+    for _ in range(rounds):
+        for q in questions:
+            tops = {}
+            for name, f in runs.items():
+                t = time.perf_counter()
+                tops[name] = f(q)
+                ms[name].append((time.perf_counter() - t) * 1e3)
+            if same:
+                agree += [i for i, _ in tops[same[0]][:10]] == [i for i, _ in tops[same[1]][:10]]
+    return ms, agree
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size (ru_maxrss is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, RandomUnitEmbedder, machine, pct, queries  # noqa: E402
+from _common import ROOT, RandomUnitEmbedder, alternate, machine, pct, queries  # noqa: E402
 
 
 def main() -> None:
@@ -39,19 +38,7 @@ def main() -> None:
     qs = queries(Path(args.corpus) if args.corpus else None, n=30)
     runs = {"memory": lambda q: r.bm25(q, args.depth, None),
             "fts5": lambda q: r.bm25_fts5(question_words(q), args.depth, None)}
-    for f in runs.values():
-        f("warm up")
-    ms: dict[str, list[float]] = {k: [] for k in runs}
-    agree = 0
-    for _ in range(args.rounds):
-        for q in qs:
-            tops = {}
-            for name, f in runs.items():
-                t = time.perf_counter()
-                tops[name] = f(q)
-                ms[name].append((time.perf_counter() - t) * 1e3)
-            a, b = tops["memory"][:10], tops["fts5"][:10]
-            agree += [i for i, _ in a] == [i for i, _ in b]
+    ms, agree = alternate(runs, qs, args.rounds, same=("memory", "fts5"))
     n = idx.faiss.ntotal
     print(f"index: {args.index} ({n} chunks, {idx.bm25.meta['terms']} terms, {idx.bm25.meta['postings']} postings), "
           f"{len(qs)} questions x {args.rounds} rounds, depth {args.depth}")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, pct  # noqa: E402
+from _common import ROOT, alternate, machine, pct  # noqa: E402
 
 VOCAB = [f"w{i}" for i in range(20000)]
 
@@ -61,18 +61,7 @@ def main() -> None:
     runs = {"all": lambda q: lex.search(q, args.depth),
             "global-stats": lambda q: lex.search(q, args.depth, allowed),
             "visible-stats": lambda q: lex.search(q, args.depth, allowed, visible=visible)}
-    for f in runs.values():
-        f(qs[0])
-    ms: dict[str, list[float]] = {k: [] for k in runs}
-    same = 0
-    for _ in range(args.rounds):
-        for q in qs:
-            tops = {}
-            for name, f in runs.items():
-                t = time.perf_counter()
-                tops[name] = f(q)
-                ms[name].append((time.perf_counter() - t) * 1e3)
-            same += [i for i, _ in tops["global-stats"][:10]] == [i for i, _ in tops["visible-stats"][:10]]
+    ms, same = alternate(runs, qs, args.rounds, same=("global-stats", "visible-stats"))
     print(f"{len(qs)} questions x {args.rounds} rounds, {args.visible:.0%} visible, depth {args.depth}")
     print(f"{'BM25 run':<16}{'p50 ms':>9}{'p95 ms':>9}")
     rows = {}

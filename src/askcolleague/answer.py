@@ -544,16 +544,14 @@ class Assistant:
         """Give each passage that starts mid-sentence (cut at a chunk boundary) the start of that
         sentence from the chunk before it in the same unit, so that no answer sentence, and no cited
         passage, begins mid-sentence; where it cannot be restored the fragment is marked (not used)."""
-        store = self.index.store
-        for h in hits:
-            r = h.row
-            if not r.get("position") or r.get("restored") is not None:
+        todo = [h.row for h in hits if h.row.get("position") and h.row.get("restored") is None]
+        near = self.index.store.chunks_at((r["doc_id"], r["position"] - d) for r in todo for d in (1, 2))
+        for r in todo:
+            prev, before = near.get((r["doc_id"], r["position"] - 1)), near.get((r["doc_id"], r["position"] - 2))
+            if prev is None or prev.get("unit_id") != r.get("unit_id"):
                 continue
-            before = [b for b in store.chunks_before(r["doc_id"], r["position"]) if b.get("unit_id") == r.get("unit_id")]
-            if not before or before[0]["position"] != r["position"] - 1:
-                continue
-            prev_starts = len(before) == 1 or before[1]["position"] != r["position"] - 2
-            prefix, cut = restore_start(before[0]["text"], r["text"], prev_starts)
+            prev_starts = before is None or before.get("unit_id") != r.get("unit_id")  # prev opens its unit
+            prefix, cut = restore_start(prev["text"], r["text"], prev_starts)
             r["restored"] = prefix
             if prefix:
                 r["text"] = prefix + r["text"].lstrip()

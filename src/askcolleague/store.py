@@ -188,10 +188,16 @@ class Store:
              f"AND l.role = 'author' {vis} ORDER BY c.id LIMIT ?")
         return [_chunk_row(r) for r in self.db.execute(q, [person_id, *args, limit])]
 
-    def chunks_before(self, doc_id: str, position: int, n: int = 2) -> list[dict]:
-        """The up to `n` chunks of a doc just before `position`, nearest first, as rows."""
-        q = "SELECT * FROM chunks WHERE doc_id = ? AND position < ? AND position >= ? ORDER BY position DESC"
-        return [_chunk_row(r) for r in self.db.execute(q, (doc_id, position, position - n))]
+    def chunks_at(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], dict]:
+        """The chunks at (doc_id, position) pairs, as rows keyed by the pair (absent pairs left out)."""
+        keys = list(dict.fromkeys(keys))
+        out: dict[tuple[str, int], dict] = {}
+        for i in range(0, len(keys), 400):
+            part = keys[i:i + 400]
+            q = f"SELECT * FROM chunks WHERE (doc_id, position) IN (VALUES {','.join(['(?, ?)'] * len(part))})"
+            for r in self.db.execute(q, [x for k in part for x in k]):
+                out[(r["doc_id"], r["position"])] = _chunk_row(r)
+        return out
 
     def links_for(self, chunk_ids: Iterable[int]) -> dict[int, list[tuple[str, str, float]]]:
         ids = list(chunk_ids)
