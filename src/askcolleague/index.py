@@ -42,6 +42,7 @@ from .errors import (
 )
 from .loaders import SourceSpec, discover, load_source, source_key, valid_text
 from .loaders.base import display, file_hash
+from .loaders.meta import SIDECAR_SUFFIXES
 from .models import AuthorRef, Block, Chunk, Doc, Person, SourceError
 from .settings import Settings
 from .store import Store, chunk_from_row
@@ -392,7 +393,7 @@ def source_hash(spec: SourceSpec) -> tuple[str, int]:
     p = spec.path
     # (a folder export's own links are never read by its loader, so they are not hashed either)
     files = sorted(f for f in p.rglob("*") if f.is_file() and not f.is_symlink()) if p.is_dir() else [p]
-    sides = [p.with_name(p.name + ext) for ext in (".meta.yaml", ".meta.yml")]
+    sides = [p.with_name(p.name + ext) for ext in SIDECAR_SUFFIXES]
     for side in sides:
         if side.is_file():
             files.append(side)

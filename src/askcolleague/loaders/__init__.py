@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..errors import LoadError
 from ..models import Doc
 from .base import display
-from .meta import apply_sidecar
+from .meta import SIDECAR_SUFFIXES, apply_sidecar
 
 DOCUMENT_EXTENSIONS = (
     ".md", ".markdown", ".txt", ".text", ".rst", ".html", ".htm", ".pdf", ".docx", ".pptx", ".eml",
@@ -102,7 +102,7 @@ def discover(roots: list[Path], follow_symlinks: bool = False
 
     def add(path: Path, root: Path, root_real: Path | None = None) -> None:
         name = path.name
-        if name.startswith(".") or name in IGNORED_NAMES or name.lower().endswith((".meta.yaml", ".meta.yml")):
+        if name.startswith(".") or name in IGNORED_NAMES or name.lower().endswith(SIDECAR_SUFFIXES):
             return
         if root_real is not None and not follow_symlinks and path.is_symlink():
             target = _outside(path, root_real)
