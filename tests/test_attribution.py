@@ -235,9 +235,11 @@ def test_every_suite_answer_quotes_whole_sentences(demo_index):
 
     a = Assistant.from_index(demo_index)
     units: dict[str, list[str]] = {}
+    quotes: dict[str, list[str]] = {}
     for s in a.index.store.sources():
         for d in load_source(SourceSpec(Path(s["path"]), s["key"], s["kind"]), 50 << 20):
             units[d.doc_id] = [b.text for b in d.blocks]
+            quotes[d.doc_id] = [b.text for b in d.blocks if b.quoted_from]
     root = Path(__file__).resolve().parents[1]
     checked, bad = 0, []
     for q in load_suite(root / "eval" / "demo.yaml").questions:
@@ -247,6 +249,27 @@ def test_every_suite_answer_quotes_whole_sentences(demo_index):
                 continue
             for h in c.highlights:
                 checked += 1
-                if not _sentence_starts_ok(units.get(c.doc_id, []), h):
+                # (a quote in a reply can start mid-sentence at a line start: "> put the bucket ...")
+                fragment = h[:1].islower() and any(t.lstrip().startswith(h[:40]) for t in quotes.get(c.doc_id, []))
+                if not _sentence_starts_ok(units.get(c.doc_id, []), h) or fragment:
                     bad.append((q.id, h[:80]))
     assert checked > 150 and not bad, bad
+
+
+
+def test_a_quote_is_answered_from_its_original_message(demo_index):
+    """Dana's reply quotes the middle of Kenji's sentence ("> put the bucket in us-west-2, next to
+    tools-ci."); the per-document cap keeps Kenji's own message out of the pool (the thread is one
+    document). The answer quotes Kenji's whole sentence from his own message, credited to him, and
+    never the fragment."""
+    a = Assistant.from_index(demo_index)
+    ans = a.ask("Who warned that the S3 bucket for the build cache must be in the same region as the CI cluster?")
+    assert not ans.abstained
+    assert "One thing to get right: put the bucket in us-west-2, next to tools-ci." in ans.answer
+    for c in ans.citations:
+        for h in c.highlights:
+            assert not h[:1].islower(), h  # no sentence that starts mid-sentence
+    kenji = next(c for c in ans.citations if "tools-ci" in " ".join(c.highlights))
+    assert [x["name"] for x in kenji.authors] == ["Kenji Watanabe"]
+    assert kenji.role == "reply" and "Strong +1 for the move" in kenji.text
+    assert "Kenji Watanabe" in [p.name for p in ans.people[:2]]

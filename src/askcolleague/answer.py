@@ -69,6 +69,10 @@ def statement_of(question: str) -> str:
     return rest if len(rest.split()) >= 3 else question
 
 
+# A sentence that opens by agreeing ("Agreed, …", "+1", "Same here", "As Kenji said, …") reacts to
+# what someone else said: for "who said X" it is an echo, not the statement's source.
+AGREEMENT = re.compile(r"^\W*(?:agreed|i\s+agree|\+1|same\s+here|exactly|absolutely|seconded|good\s+(?:point|idea|call)|"
+                       r"as\s+(?:\w+\s+){0,3}(?:said|says|suggested|wrote|mentioned|pointed\s+out|proposed))\b", re.I)
 ASKER_WEIGHT = 0.3  # a question's author asked about the topic: not (yet) its expert
 
 
@@ -320,6 +324,10 @@ def _in_context(row: dict, sentence: str, header: str | None = None) -> str:
     return f"{head}: {sentence}"
 
 
+def _norm(s: str) -> str:
+    return " ".join(s.split()).lower()
+
+
 def _same(a: str, b: str) -> bool:
     """One sentence repeats the other (a quote of it, or the same words)."""
     a, b = " ".join(a.lower().split()).rstrip("."), " ".join(b.lower().split()).rstrip(".")
@@ -441,6 +449,7 @@ class Assistant:
             # ranking shown, not which sentence may answer.
             closest = sorted((h for h in pool if h.dense is not None), key=lambda h: -h.dense)[:ANSWER_CLOSEST]
             hits = hits + [h for h in closest if all(h.id != x.id for x in hits)]
+            hits = hits + self._quote_sources(hits, qvec, filters)
         self._whole_sentences(hits)
         t1 = time.perf_counter()
         best = max((h.dense for h in hits if h.dense is not None), default=None)
@@ -475,6 +484,27 @@ class Assistant:
         answer.timings_ms = {"retrieve": (t1 - t0) * 1e3, "answer": (t2 - t1) * 1e3,
                              "people": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
         return answer
+
+    def _quote_sources(self, hits: list[Hit], qvec, filters: Filters) -> list[Hit]:
+        """The messages that retrieved quotes come from ("> put the bucket in us-west-2"), as answer
+        candidates: the quote is often cut mid-sentence and credits its author only at second hand,
+        while the original states the whole sentence, in its author's own message. (The per-document
+        cap can keep the original out of the pool: a thread is one document.) Only what the
+        question's filters and the asker's groups allow."""
+        want = {h.row["quoted_from"]: h.row["doc_id"] for h in hits if h.row.get("quoted_from")}
+        if not want:
+            return []
+        have = {h.id for h in hits}
+        rows = [r for r in self.index.store.chunks_of_units(want, want.values())
+                if r["id"] not in have and not r.get("quoted_from")]
+        allowed = self.retriever.allowed(filters) if rows else None
+        if allowed is not None:
+            ok = set(allowed.tolist())
+            rows = [r for r in rows if r["id"] in ok]
+        if not rows:
+            return []
+        cos = self.retriever.cosine(qvec, [r["id"] for r in rows])
+        return [Hit(r["id"], 0.0, r, dense=cos.get(r["id"])) for r in rows]
 
     def groups_for(self, person: str) -> list[str]:
         """The groups a person (name, alias, email or handle) belongs to, for access control."""
@@ -561,8 +591,19 @@ class Assistant:
     def _extractive(self, question: str, qterms: set[str], qvec, hits: list[Hit], mode: str,
                     groups: list[str] | None = None, questions_ok: bool = False) -> Answer:
         cands: list[tuple[int, str]] = []  # (hit index, sentence)
+        originals = {}  # unit id -> [(hit index, sentence)] of the messages that quotes come from
+        for hi, h in enumerate(hits):
+            if h.row.get("unit_id") and not h.row.get("quoted_from"):
+                originals.setdefault(h.row["unit_id"], []).extend((hi, s) for s in sentences(h.row["text"]))
         for hi, h in enumerate(hits):
             sents = sentences(h.row["text"])
+            if h.row.get("quoted_from"):
+                # a quoted sentence found in its original message is the original's whole sentence
+                # (a quote often starts mid-sentence: "> put the bucket in us-west-2, ...")
+                source = originals.get(h.row["quoted_from"], [])
+                whole = [next(((oi, o) for oi, o in source if _norm(s) in _norm(o)), (hi, s)) for s in sents]
+                cands.extend(c for c in dict.fromkeys(whole) if c[0] != hi and answerable_sentence(c[1]))
+                sents = [s for (oi, _), s in zip(whole, sents) if oi == hi and not s[:1].islower()]
             if sents and not re.search(r"[.!?:;)\"'’”]\s*$", h.row["text"]):
                 sents = sents[:-1]  # the chunk was cut mid-sentence; the next chunk restores it whole
             if sents and h.row.get("cut_start"):
@@ -583,6 +624,9 @@ class Assistant:
             return 1.0 / (1.0 + 0.5 * hi)
 
         rel = [relevance(hi) for hi in range(len(hits))]
+        for hi, h in enumerate(hits):  # a retrieved quote is evidence for the words of its original
+            for oi, _ in originals.get(h.row.get("quoted_from") or "", [])[:1]:
+                rel[oi] = max(rel[oi], rel[hi])
         top = max(range(len(hits)), key=lambda hi: rel[hi])
         lex = [lexical_overlap(qterms, s) for _, s in cands]
         # answer-type match (classic QA): "how many / how long / when ..." is answered by a sentence with a number
@@ -613,6 +657,8 @@ class Assistant:
             score = 0.55 * sim + 0.25 * lex[ci] + 0.20 * passage + 0.05 * typed[ci]
             if hits[hi].row.get("quoted_from"):
                 score -= 0.05  # prefer the original message to a quote of it
+            if questions_ok and AGREEMENT.match(s):
+                score -= 0.05  # "who said X": an agreeing reply repeats X; its source said it first
             if hits[hi].row.get("role") == "question" and not questions_ok:
                 score -= 0.05  # the question's own words rarely answer it; its answers do
             scored.append((score, ci))

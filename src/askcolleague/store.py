@@ -199,6 +199,15 @@ class Store:
                 out[(r["doc_id"], r["position"])] = _chunk_row(r)
         return out
 
+    def chunks_of_units(self, unit_ids: Iterable[str], doc_ids: Iterable[str]) -> list[dict]:
+        """The chunks of the given units (messages, comments) within the given documents, as rows."""
+        units, docs = list(dict.fromkeys(unit_ids)), list(dict.fromkeys(doc_ids))
+        if not units or not docs:
+            return []
+        q = (f"SELECT * FROM chunks WHERE unit_id IN ({','.join('?' * len(units))}) "
+             f"AND doc_id IN ({','.join('?' * len(docs))}) ORDER BY id")
+        return [_chunk_row(r) for r in self.db.execute(q, [*units, *docs])]
+
     def links_for(self, chunk_ids: Iterable[int]) -> dict[int, list[tuple[str, str, float]]]:
         ids = list(chunk_ids)
         out: dict[int, list[tuple[str, str, float]]] = {}
