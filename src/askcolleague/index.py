@@ -40,7 +40,7 @@ from .errors import (
     ConfigError, DiskFullError, IndexFormatError, IndexLockedError, IndexNotFoundError, LoadError,
     MetadataError, ModelMismatchError, NothingIndexedError,
 )
-from .loaders import SourceSpec, discover, load_source, source_key, valid_text
+from .loaders import SourceSpec, discover, encodings_of, load_source, source_key, valid_text
 from .loaders.base import display, file_hash
 from .loaders.meta import SIDECAR_SUFFIXES
 from .models import AuthorRef, Block, Chunk, Doc, Person, SourceError
@@ -554,6 +554,9 @@ def build(
         docs_rows: list[dict] = []
         chunks: list[Chunk] = []
         src_rows: list[tuple] = []
+        from .loaders.pool import ParsePool  # sources parsed ahead in worker processes, with a timeout
+        pool = ParsePool(specs, max_bytes, settings, wanted=lambda s: not (same_chunker and s.key in old_sources),
+                         load=load_source)
         for spec in bar(specs, desc="Reading sources", unit="file"):
             try:
                 h, size = source_hash(spec)
@@ -568,7 +571,7 @@ def build(
                 report.sources_reused += 1
             else:
                 try:
-                    docs = load_source(spec, max_bytes)
+                    docs = pool.load(spec)
                 except LoadError as e:
                     err = SourceError(display(spec.path), str(e))
                     if old and old_store is not None and isinstance(e, MetadataError):
@@ -602,6 +605,7 @@ def build(
             chunks.extend(src_chunks)
             src_rows.append((spec.key, display(spec.path.absolute()), spec.kind, h, size, len(src_docs), len(src_chunks)))
 
+        pool.close()
         if not chunks and (specs or not profiles):
             raise NothingIndexedError(
                 f"nothing could be indexed ({len(report.skipped)} skipped); fix the files named above"
@@ -716,6 +720,7 @@ def build(
             report.docs = len(docs_rows)
             report.chunks = len(chunks)
             report.people = len(people)
+            encs = encodings_of(docs_rows)  # sources not read as plain UTF-8
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -733,7 +738,8 @@ def build(
                                  for p in all_people_files],
                 "people_files_hash": _people_hash(all_people_files),
                 "forgotten": len(forgotten),
-                "sources": [dict(zip(("key", "path", "kind", "hash", "size", "docs", "chunks"), r)) for r in src_rows],
+                "sources": [{**dict(zip(("key", "path", "kind", "hash", "size", "docs", "chunks"), r)),
+                             **({"encoding": encs[r[0]]} if r[0] in encs else {})} for r in src_rows],
                 "skipped": [asdict(s) for s in report.skipped],
                 "kept_previous": [asdict(s) for s in report.kept],
                 "counts": {"sources": len(src_rows), "documents": len(docs_rows), "chunks": len(chunks),

@@ -61,6 +61,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("users_file_grace_seconds", 5.0, "Web login: when the users file goes missing or stops parsing, the last good version is used for this many seconds (an editor saving), then every login and request is refused until it is fixed.", float),
     # ingest safety (hostile input)
     Setting("follow_symlinks", False, "Read symbolic links inside a source folder that lead outside it (files, and folders once each); off = such links are skipped with a warning.", _bool),
+    # file formats (loaders): OCR, spreadsheets, archives, the parse pool
+    Setting("ocr", True, "OCR images and PDF pages without a text layer with Tesseract (Debian `tesseract-ocr`); off = such files are skipped with a reason.", _bool),
+    Setting("ocr_languages", "eng", "Tesseract languages for OCR, joined by `+` (e.g. `eng+deu`); each needs its Debian package `tesseract-ocr-<lang>`."),
+    Setting("sheet_max_rows", 100_000, "Rows read from one sheet of a spreadsheet or CSV/TSV file; the rest is skipped with a warning naming the file.", int),
+    Setting("sheet_max_cells", 2_000_000, "Non-empty cells read from one spreadsheet file (all sheets); the rest is skipped with a warning naming the file.", int),
+    Setting("archive_max_mb", 500.0, "A `.zip` or `.7z` archive of documents (or a Stack Exchange `.7z`) may unpack to at most this many MB.", float),
+    Setting("archive_max_members", 10_000, "Files one `.zip` or `.7z` archive of documents may hold.", int),
+    Setting("parse_workers", 0, "Worker processes that parse sources during a build (0 = auto: one per core, at most 4, when there are images, .doc/.ppt, .msg or archives to parse or 200+ sources, else none; 1 = parse in the build's own process).", int),
+    Setting("parse_timeout", 300.0, "Seconds one source may take to parse in a worker before it is stopped and skipped with a reason.", float),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

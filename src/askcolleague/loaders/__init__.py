@@ -6,7 +6,9 @@ raises ``LoadError`` (one line: the reason and the fix) for a file it cannot rea
 
 Doc id conventions (the eval suite relies on them): a document's doc_id is its source key; a
 thread's is ``f"{key}#{thread_id}"`` with thread_id = WXR ``post-<wp:post_id>``, Slack
-``<channel>/<thread_ts>``, mbox the root Message-ID without ``<>``, JSONL the thread ``id``.
+``<channel>/<thread_ts>``, mbox the root Message-ID without ``<>``, JSONL the thread ``id``, Stack
+Exchange the question's ``Id``. A file inside an archive (or attached to an Outlook message) has the key
+``archive.zip!/path/in/archive``; its docs' source is the archive.
 """
 from __future__ import annotations
 
@@ -20,12 +22,17 @@ from typing import Any, Callable
 
 from ..errors import LoadError
 from ..models import Doc
-from .base import display
+from .base import MAX_EXPORT_MEMBERS, display
 from .meta import SIDECAR_SUFFIXES, apply_sidecar
+from .ocr import IMAGE_EXTENSIONS
+from .office import OFFICE_EXTENSIONS
+from .sheets import SHEET_EXTENSIONS
 
 DOCUMENT_EXTENSIONS = (
     ".md", ".markdown", ".txt", ".text", ".rst", ".html", ".htm", ".pdf", ".docx", ".pptx", ".eml",
 )
+# Read by the document loader too (one document per file), through their own modules.
+MORE_DOCUMENT_EXTENSIONS = SHEET_EXTENSIONS + OFFICE_EXTENSIONS + IMAGE_EXTENSIONS
 PEOPLE_NAMES = ("people.yaml", "people.yml", "people.json", "people.csv")
 IGNORED_NAMES = ("sources.yaml", "sources.yml", ".DS_Store", "Thumbs.db")
 
@@ -36,28 +43,58 @@ class SourceSpec:
 
     path: Path
     key: str
-    kind: str  # document | wxr | slack | mbox | jsonl | unknown
+    kind: str  # document | wxr | xml | slack | stackexchange | archive | mbox | jsonl | unknown
 
 
 def _is_slack_dir(p: Path) -> bool:
     return (p / "users.json").is_file() and (p / "channels.json").is_file()
 
 
+def _zip_kind(path: Path) -> str:
+    """'slack' for a zip holding a Slack export (users.json and channels.json at its top or in one
+    folder) or one that cannot be opened (the Slack loader says why), else 'archive'."""
+    try:
+        with open(path, "rb") as f:  # the member count first: a zip of millions of members is refused
+            end = zipfile._EndRecData(f)  # by its loader before a ZipInfo is made for each
+            if not end or end[zipfile._ECD_ENTRIES_TOTAL] > MAX_EXPORT_MEMBERS:
+                return "slack"
+        with zipfile.ZipFile(path) as z:
+            names = {n.rstrip("/") for n in z.namelist()}
+    except Exception:
+        return "slack"
+    tops = {n.rsplit("/", 1)[0] if "/" in n else "" for n in names if n.rsplit("/", 1)[-1] == "users.json"}
+    return "slack" if any((f"{t}/channels.json" if t else "channels.json") in names for t in tops) else "archive"
+
+
+def _xml_kind(path: Path) -> str:
+    """'wxr' for a WordPress export (its namespace in the first 64 KB), else 'xml'."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return "wxr"
+    return "wxr" if b"wordpress.org/export/" in head else "xml"
+
+
 def kind_of(path: Path) -> str:
-    """The loader kind for a file or folder, by name and (for folders/zips) contents."""
+    """The loader kind for a file or folder, by name and (for folders, zips, 7z and XML) contents."""
+    from .stackexchange import is_dump_7z, is_dump_dir
+
     if path.is_dir():
-        return "slack" if _is_slack_dir(path) else "folder"
+        return "slack" if _is_slack_dir(path) else "stackexchange" if is_dump_dir(path) else "folder"
     name = path.name.lower()
     ext = path.suffix.lower()
     if ext == ".zip":
-        return "slack"
+        return _zip_kind(path)
+    if ext == ".7z":
+        return "stackexchange" if is_dump_7z(path) else "archive"
     if ext == ".xml":
-        return "wxr"
+        return _xml_kind(path)
     if ext == ".mbox" or name == "mbox":
         return "mbox"
     if ext == ".jsonl":
         return "jsonl"
-    if ext in DOCUMENT_EXTENSIONS:
+    if ext in DOCUMENT_EXTENSIONS or ext in MORE_DOCUMENT_EXTENSIONS:
         return "document"
     return "unknown"
 
@@ -123,16 +160,19 @@ def discover(roots: list[Path], follow_symlinks: bool = False
         seen.add(key)
         if kind == "unknown":
             problems.append((display(path), f"unsupported file type '{display(path.suffix or name)}'; supported: "
-                             + " ".join(DOCUMENT_EXTENSIONS) + " .xml (WordPress) .zip/folder (Slack) .mbox .jsonl"))
+                             + " ".join(DOCUMENT_EXTENSIONS + MORE_DOCUMENT_EXTENSIONS)
+                             + " .xml .zip .7z .mbox .jsonl, Slack and Stack Exchange exports"))
             return
         sources.append(SourceSpec(path=path, key=key, kind=kind))
+        if kind == "stackexchange":  # its Users.xml: people profiles (people.load_people)
+            people.append(_users_file(path))
 
     for root in roots:
         root = Path(root)
         if not root.exists():
             problems.append((display(root), "no such file or folder; check the path"))
             continue
-        if root.is_file() or _is_slack_dir(root):
+        if root.is_file() or _is_slack_dir(root) or _is_dump_dir(root):
             add(root, root)  # named by the user: read wherever a link leads
             continue
         root_real = root.resolve()
@@ -159,7 +199,7 @@ def discover(roots: list[Path], follow_symlinks: bool = False
                     if target in visited or not target.is_dir():
                         continue  # a loop, or a folder already read
                     visited.add(target)
-                if _is_slack_dir(sub):
+                if _is_slack_dir(sub) or _is_dump_dir(sub):
                     add(sub, root, root_real)
                 else:
                     keep.append(dn)
@@ -174,6 +214,19 @@ def discover(roots: list[Path], follow_symlinks: bool = False
     return sources, people, problems
 
 
+def _is_dump_dir(p: Path) -> bool:
+    from .stackexchange import is_dump_dir
+
+    return is_dump_dir(p)
+
+
+def _users_file(path: Path) -> Path:
+    """The people file of a Stack Exchange dump: its Users.xml (a folder) or the .7z itself."""
+    if path.is_dir():
+        return next((p for p in path.iterdir() if p.name.lower() == "users.xml"), path / "Users.xml")
+    return path
+
+
 def get_loader(kind: str) -> Callable[[Path, str, int], list[Doc]]:
     """The loader function for a kind (imported lazily: unstructured is slow to import)."""
     if kind == "document":
@@ -186,6 +239,12 @@ def get_loader(kind: str) -> Callable[[Path, str, int], list[Doc]]:
         from .mbox import load
     elif kind == "jsonl":
         from .jsonl import load
+    elif kind == "xml":
+        from .xmldoc import load
+    elif kind == "archive":
+        from .archives import load
+    elif kind == "stackexchange":
+        from .stackexchange import load
     else:
         raise LoadError(f"unsupported source kind {kind!r}")
     return load
@@ -234,3 +293,14 @@ def valid_text(obj: Any) -> Any:
             setattr(obj, f.name, valid_text(getattr(obj, f.name)))
         return obj
     return obj
+
+
+def encodings_of(doc_rows: list[dict]) -> dict[str, str]:
+    """{source key: encoding} for the sources whose documents record one (``meta.encoding``, set
+    when a text file was not read as plain UTF-8): the manifest's ``sources[].encoding``."""
+    found: dict[str, set[str]] = {}
+    for d in doc_rows:
+        enc = (d.get("meta") or {}).get("encoding")
+        if enc:
+            found.setdefault(d["source"], set()).add(str(enc))
+    return {k: ", ".join(sorted(v)) for k, v in found.items()}

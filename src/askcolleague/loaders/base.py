@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import email.utils
 import hashlib
+import logging
 import os
 import re
 import zipfile
@@ -27,6 +28,16 @@ def display(path: str | os.PathLike) -> str:
         return s
     except UnicodeEncodeError:
         return os.fsencode(s).decode("utf-8", "backslashreplace")
+
+
+_log = logging.getLogger("askcolleague.loaders")
+
+
+def warn(where: str | os.PathLike, message: str) -> None:
+    """A warning about a source that is still read (a sheet cut at its row limit, an archive member
+    skipped): logged as ``warning: <where>: <message>`` on the ``askcolleague.loaders`` logger
+    (stderr when nothing else is configured)."""
+    _log.warning("warning: %s: %s", display(where), message)
 
 
 def _mb(n: float) -> str:
@@ -97,21 +108,12 @@ def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         raise LoadError(f"cannot read ({e.strerror}); check the file's permissions") from None
 
 
-def decode_text(data: bytes, what: str = "text") -> str:
-    """Decode UTF-8 (BOM allowed); raise LoadError for binary data or invalid UTF-8."""
-    if b"\x00" in data[:8192]:
-        raise LoadError(f"binary data in a {what} file; rename it to its real extension or remove it")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise LoadError(
-            f"invalid UTF-8 at byte {e.start}; re-save the file as UTF-8"
-        ) from None
-    # Drop control characters other than tab/newline/carriage return.
-    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)
-    if not text.strip():
-        raise LoadError("no text in file; add content or remove it")
-    return text
+def decode_text(data: bytes, what: str = "text", declared: str | None = None) -> str:
+    """Decode a text file's bytes: a byte-order mark, a declared charset, UTF-8, else the detected
+    encoding (loaders.encoding); LoadError for binary data or bytes no encoding explains."""
+    from .encoding import decode
+
+    return decode(data, what, declared)[0]
 
 
 def read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "text") -> str:

@@ -1,4 +1,10 @@
-"""Document loader (md, txt, rst, html, docx, pptx, eml, pdf): one Doc per file, one Block per section."""
+"""Document loader (md, txt, rst, html, docx, pptx, eml, pdf): one Doc per file, one Block per section.
+
+Spreadsheets (loaders.sheets), mail and office formats beyond these (loaders.office) and images
+(loaders.ocr) are documents too: ``load`` hands them to their modules. Text files are decoded by
+loaders.encoding (byte-order marks, declared charsets, detection); an encoding other than UTF-8 is
+recorded in ``meta["encoding"]``. PDF pages without a text layer are OCR'd (loaders.ocr).
+"""
 from __future__ import annotations
 
 import email
@@ -16,9 +22,14 @@ from typing import Any
 
 from ..errors import LoadError, MetadataError
 from ..models import Block, Doc
-from .base import check_zip, decode_text, display, norm_date, read_bytes
+from .base import check_zip, display, norm_date, read_bytes
 from .meta import check_keys, fields as _fields, given as _given
 from .meta import read_sidecar, split_people as _people, yaml_mapping as _yaml_mapping
+from . import ocr, office, sheets
+from .encoding import decode, declared_charset
+from .ocr import IMAGE_EXTENSIONS
+from .office import OFFICE_EXTENSIONS
+from .sheets import SHEET_EXTENSIONS
 
 _FORMATS = {".md": "md", ".markdown": "md", ".txt": "txt", ".text": "txt", ".rst": "rst", ".html": "html",
             ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".eml": "eml"}
@@ -35,12 +46,19 @@ _CID = re.compile(r"\(cid:\d+\)")
 _QUOTE = re.compile(r"^(>|On\b.{0,300}\bwrote:\s*(>|$))", re.S)
 _ORIGINAL = re.compile(r"^-{3,}\s*Original Message\s*-{3,}", re.I)
 _SKIP = {"Header", "Footer", "PageBreak", "PageNumber", "Image"}
-_MARKUP = ("md", "html", "rst")  # formats whose heading levels are authored, not inferred
+_MARKUP = ("md", "html", "rst", "org", "odt", "odp")  # formats whose heading levels are authored, not inferred
 
 
 def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
     """Read one document file into a Doc whose blocks are its sections."""
-    fmt = _FORMATS.get(path.suffix.lower())
+    ext = path.suffix.lower()
+    if ext in SHEET_EXTENSIONS:
+        return sheets.load(path, key, max_bytes)
+    if ext in OFFICE_EXTENSIONS:
+        return office.load(path, key, max_bytes)
+    if ext in IMAGE_EXTENSIONS:
+        return ocr.load_image(path, key, max_bytes)
+    fmt = _FORMATS.get(ext)
     if fmt is None:
         raise LoadError(f"unsupported document type '{path.suffix}'; convert it to PDF, DOCX or Markdown")
     data = read_bytes(path, max_bytes)
@@ -68,7 +86,14 @@ def _parse(fmt: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list]
         return _office(fmt, data, max_bytes)
     if fmt == "eml":
         return _eml(data)
-    text = decode_text(data).replace("\r\n", "\n")
+    text, encoding = decode(data, declared=declared_charset(data) if fmt == "html" else None)
+    meta, elements = _text_format(fmt, text.replace("\r\n", "\n"))
+    if encoding != "utf-8":
+        meta = {**meta, "encoding": encoding}
+    return meta, elements
+
+
+def _text_format(fmt: str, text: str) -> tuple[dict[str, Any], list]:
     front, text = _front_matter(text, fmt)
     if front and not text.strip():
         raise LoadError("no text after the front matter; add content or remove the file")
@@ -288,23 +313,65 @@ def _pdf(data: bytes) -> tuple[dict[str, Any], list]:
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("PDF is encrypted; remove the password and re-export")
         info = {k: str(reader.metadata[k]) for k in reader.metadata or {}}
-        elements = _pdf_elements(data)
+        pages, scanned = _pdf_elements(data)
     except LoadError:
         raise
     except Exception as e:
         msg = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         raise LoadError(f"not a readable PDF ({msg}); re-export the file") from None
+    extra: dict[str, Any] = {}
+    if scanned:  # pages with an image or glyphs but no text we can read: OCR them
+        why = ocr.unavailable("it")
+        if why and not any(pages):
+            raise LoadError(f"PDF has no text layer (scanned?); {why}")
+        if not why:
+            from unstructured.documents.elements import Text
+
+            read = ocr.pdf_pages(data, scanned)
+            for i, (text, _conf) in read.items():
+                if text:
+                    pages[i] = [_ocr_title(f"Page {i + 1} (OCR)")] + [Text(p) for p in text.split("\n\n")]
+            done = [i for i, (t, _c) in read.items() if t]
+            if done:
+                confs = [c for t, c in read.values() if t]
+                extra = {"ocr": True, "ocr_pages": [i + 1 for i in done],
+                         "ocr_confidence": round(sum(confs) / len(confs), 1), "ocr_languages": ocr._settings()[1]}
+    elements = [el for page in pages for el in page]
     if not elements:
-        raise LoadError("PDF has no text layer (scanned?); OCR it first")
+        raise LoadError("PDF has no text layer (scanned?); OCR it first"
+                        + (" (Tesseract found no text on its pages)" if scanned and not ocr.unavailable("x") else ""))
     meta = _fields({"title": info.get("/Title"), "authors": _people(info.get("/Author")),
                     "date": _latest(info.get("/CreationDate"), info.get("/ModDate")), "tags": info.get("/Keywords")})
     if _given(info.get("/Subject")):
         meta["subject"] = info["/Subject"].strip()
-    return meta, elements
+    return {**meta, **extra}, elements
 
 
-def _pdf_elements(data: bytes) -> list:
-    """Text boxes in page order, split where the font size changes, classified by unstructured's rules.
+def _ocr_title(text: str) -> Any:
+    from unstructured.documents.elements import Title
+
+    el = Title(text)
+    el.metadata.category_depth = 0
+    return el
+
+
+def _has_ink(page: Any) -> bool:
+    """Whether a pdfminer page holds an image or glyphs (a scan, or a font without a text mapping)."""
+    from pdfminer.layout import LTChar, LTContainer, LTImage
+
+    stack = [page]
+    while stack:
+        el = stack.pop()
+        if isinstance(el, (LTImage, LTChar)):
+            return True
+        if isinstance(el, LTContainer):
+            stack.extend(el)
+    return False
+
+
+def _pdf_elements(data: bytes) -> tuple[list[list], list[int]]:
+    """Text boxes per page, split where the font size changes, classified by unstructured's rules,
+    and the pages (0-based) without readable text that hold an image or glyphs (to OCR).
 
     A paragraph in a font larger than the body text is a Title whose depth ranks its size.
     """
@@ -314,9 +381,13 @@ def _pdf_elements(data: bytes) -> list:
     from unstructured.documents.elements import ListItem, Title
     from unstructured.partition.text import element_from_text
 
-    paras: list[list] = []  # [lines, size, x0, top, x1, bottom, page system]
-    for page in extract_pages(io.BytesIO(data)):
+    paras: list[list] = []  # [lines, size, x0, top, x1, bottom, page system, page index]
+    scanned: list[int] = []
+    n_pages = 0
+    for page_no, page in enumerate(extract_pages(io.BytesIO(data))):
+        n_pages = page_no + 1
         system = PixelSpace(page.width, page.height)
+        before = len(paras)
         for box in page:
             if not isinstance(box, LTTextBox):
                 continue
@@ -333,16 +404,18 @@ def _pdf_elements(data: bytes) -> list:
                     p[0].append(text)
                     p[2:6] = min(p[2], line.x0), min(p[3], top), max(p[4], line.x1), max(p[5], bottom)
                 else:
-                    paras.append([[text], size, line.x0, top, line.x1, bottom, system])
+                    paras.append([[text], size, line.x0, top, line.x1, bottom, system, page_no])
+        if len(paras) == before and _has_ink(page):
+            scanned.append(page_no)
+    pages: list[list] = [[] for _ in range(n_pages)]
     if not paras:
-        return []
+        return pages, scanned
     weights = Counter()
     for p in paras:
         weights[p[1]] += sum(map(len, p[0]))
     body = weights.most_common(1)[0][0]
     heads = sorted({p[1] for p in paras if p[1] > body * 1.15}, reverse=True)
-    elements = []
-    for lines, size, x0, top, x1, bottom, system in paras:
+    for lines, size, x0, top, x1, bottom, system, page_no in paras:
         text = " ".join(lines)
         el = element_from_text(text, ((x0, top), (x0, bottom), (x1, bottom), (x1, top)), system)
         if el.category in ("Header", "Footer"):  # running heads and page numbers, by position
@@ -351,8 +424,8 @@ def _pdf_elements(data: bytes) -> list:
             el = Title(text)
         if isinstance(el, Title):
             el.metadata.category_depth = heads.index(size) if size in heads else len(heads)
-        elements.append(el)
-    return elements
+        pages[page_no].append(el)
+    return pages, scanned
 
 
 # ---------------------------------------------------------------- metadata
