@@ -311,12 +311,30 @@ def eval_cmd(index, suite, beir, modes, k, out, abstain_threshold, check, use_ll
 @_index_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 exposes it to the network).")
 @click.option("--port", default=7860, type=int, show_default=True, help="Port to listen on.")
-def serve_cmd(index, host, port) -> None:
-    """Serve the web chat; an index folder without an index gets the demo corpus built first."""
+@click.option("--no-mcp", is_flag=True, help="Do not serve the MCP tools at /gradio_api/mcp/.")
+def serve_cmd(index, host, port, no_mcp) -> None:
+    """Serve the web chat, its API and the MCP tools (streamable HTTP at /gradio_api/mcp/); an index
+    folder without an index gets the demo corpus built first."""
     from .web import serve
 
     settings = _settings()
-    serve(_index_path(index, settings), host=host, port=port, settings=settings)
+    serve(_index_path(index, settings), host=host, port=port, settings=settings, mcp=not no_mcp)
+
+
+@cli.command("mcp")
+@_index_option
+@click.option("--as", "as_person", default=None,
+              help="Answer as this person: only passages they may see (their groups).")
+@click.option("--user", "user", default=None, help="Answer as this user of the users file (their person's groups).")
+@click.option("--users-file", "users_file", type=click.Path(path_type=Path), default=None,
+              help="Users file for --user [default: $ASKCOLLEAGUE_USERS_FILE].")
+def mcp_cmd(index, as_person, user, users_file) -> None:
+    """Speak MCP on stdin/stdout for desktop agents (Claude Desktop, Cursor, VS Code): the tools ask,
+    search, find_people and get_passage. Without --as or --user, only passages without groups are used."""
+    from .mcp_server import run_stdio
+
+    settings = _settings()
+    run_stdio(_index_path(index, settings), settings=settings, as_person=as_person, user=user, users_file=users_file)
 
 
 @cli.group(cls=_Group)
@@ -340,7 +358,8 @@ def feedback_export(index, as_json) -> None:
 
 @cli.group(cls=_Group)
 def users() -> None:
-    """Web login accounts (the users file: usernames, scrypt password hashes, the person each answers as)."""
+    """Login accounts and API tokens (the users file: usernames, scrypt password hashes, the person each
+    answers as, API token hashes)."""
 
 
 def _users_file_option(f):
@@ -406,15 +425,40 @@ def _check_person(person: str, index: Path | None) -> None:
 @_users_file_option
 @_json_option
 def users_list(users_file, as_json) -> None:
-    """List the users of the users file and the person each answers as (no hashes)."""
+    """List the users of the users file, the person each answers as, and their API tokens by id and
+    creation date (never a hash or a token)."""
     from .users import load_users
 
-    rows = [{"username": u.username, "person": u.person} for u in load_users(_users_path(users_file)).values()]
+    rows = [{"username": u.username, "person": u.person,
+             **({"tokens": [{"id": t["id"], "created": t["created"]} for t in u.tokens]} if u.tokens else {})}
+            for u in load_users(_users_path(users_file)).values()]
     if as_json:
         _dump(rows)
         return
     for r in rows:
-        click.echo(f"{r['username']}\t{r['person'] or '(no person: public passages only)'}")
+        tokens = ", ".join(f"{t['id']} (created {t['created']})" for t in r.get("tokens", []))
+        click.echo(f"{r['username']}\t{r['person'] or '(no person: public passages only)'}"
+                   + (f"\ttokens: {tokens}" if tokens else ""))
+
+
+@users.command("token")
+@click.argument("username")
+@click.option("--revoke", "revoke", default=None, metavar="ID", help="Revoke the token with this id (see `users list`).")
+@_users_file_option
+def users_token(username, revoke, users_file) -> None:
+    """Create an API token for USERNAME (for the gradio API and MCP: `Authorization: Bearer <token>`),
+    printed once as the last line; only its hash is stored. With --revoke ID, revoke one instead."""
+    from .users import create_token, revoke_token
+
+    path = _users_path(users_file)
+    if revoke:
+        revoke_token(path, username, revoke.strip())
+        click.echo(f"revoked token {revoke.strip()} of {username} in {path}; a running server refuses it from now on")
+        return
+    tid, token = create_token(path, username)
+    click.echo(f"created token {tid} for {username} in {path} (only its hash is stored: copy the token now, "
+               "it is not shown again):")
+    click.echo(token)
 
 
 @users.command("remove")

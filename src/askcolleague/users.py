@@ -1,7 +1,9 @@
-"""Web login accounts: a users file of scrypt password hashes, each user answering as a person of the index."""
+"""Login accounts: a users file of scrypt password hashes and API token hashes, each user answering as a person
+of the index."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -24,7 +26,8 @@ from .errors import ConfigError, LoginError
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _MAXMEM = 256 * 2**20
 _HASH = re.compile(r"scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)")
-_FIELDS = ("username", "password_hash", "person")
+_FIELDS = ("username", "password_hash", "person", "tokens")
+_TOKEN_FIELDS = ("id", "hash", "created")
 _USERNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
 
 
@@ -65,14 +68,40 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(got, dk)
 
 
+# ------------------------------------------------------------------------------------------ API tokens
+#
+# A token is `ac_<id>_<secret>`: an 8-hex-digit id (shown by `users list`, named by `--revoke`) and 32 random
+# bytes. The users file keeps only `sha256$<hex digest of the whole token>`: with 256 random bits a
+# stolen hash cannot be brute-forced, so a fast hash is enough, and checking one costs microseconds on
+# every API and MCP call (scrypt's 0.1 s per call would be the whole latency budget).
+_TOKEN = re.compile(r"ac_([0-9a-f]{8})_([A-Za-z0-9_-]{43})")
+_TOKEN_ID = re.compile(r"[0-9a-f]{8}")
+_TOKEN_HASH = re.compile(r"sha256\$[0-9a-f]{64}")
+
+
+def token_hash(token: str) -> str:
+    """The stored form of an API token: ``sha256$<hex digest>``."""
+    return "sha256$" + hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_id(token: str | None) -> str | None:
+    """The id of a well-formed API token (``ac_<id>_<secret>``), else None."""
+    m = _TOKEN.fullmatch(token or "")
+    return m.group(1) if m else None
+
+
 @dataclass(frozen=True)
 class User:
     username: str
     password_hash: str
     person: str | None = None  # the people-profile name or email whose groups apply; None = public passages only
+    tokens: tuple[dict, ...] = ()  # API tokens: {id, hash, created}; only their hashes are stored
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        d = {k: v for k, v in asdict(self).items() if v is not None and k != "tokens"}
+        if self.tokens:
+            d["tokens"] = [dict(t) for t in self.tokens]
+        return d
 
 
 def _fix(path: Path) -> str:
@@ -107,6 +136,7 @@ def load_users(path: str | Path, _editing: str | None = None) -> dict[str, User]
         raise ConfigError(f"users file {path} must be a non-empty list of {{username, password_hash, person}} "
                           f"entries; {_fix(path)}")
     users: dict[str, User] = {}
+    seen: set[str] = set()  # token ids
     for i, entry in enumerate(raw, 1):
         where = f"users file {path}, entry {i}"
         if not isinstance(entry, dict):
@@ -126,8 +156,31 @@ def load_users(path: str | Path, _editing: str | None = None) -> dict[str, User]
         person = entry.get("person")
         if person is not None and (not isinstance(person, str) or not person.strip()):
             raise ConfigError(f"{where}: person must be a name or email from the people profiles, or left out")
-        users[name] = User(name, str(entry.get("password_hash") or ""), person.strip() if person else None)
+        users[name] = User(name, str(entry.get("password_hash") or ""), person.strip() if person else None,
+                           _tokens(entry.get("tokens"), where, name, path, seen))
     return users
+
+
+def _tokens(raw, where: str, name: str, path: Path, seen: set[str]) -> tuple[dict, ...]:
+    """A user's API token entries, checked: each {id, hash, created}, ids unique in the file."""
+    if raw is None:
+        return ()
+    fix = f"fix the file, or revoke the token with `askcolleague users token {name} --revoke ID --users-file {path}`"
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: tokens must be a list of {{id, hash, created}} entries; {fix}")
+    out = []
+    for t in raw:
+        if not isinstance(t, dict) or sorted(map(str, t)) != sorted(_TOKEN_FIELDS):
+            raise ConfigError(f"{where}: each token must have exactly id, hash and created; {fix}")
+        if not (isinstance(t["id"], str) and _TOKEN_ID.fullmatch(t["id"])):
+            raise ConfigError(f"{where}: token id {t['id']!r} is not 8 hex digits; {fix}")
+        if not (isinstance(t["hash"], str) and _TOKEN_HASH.fullmatch(t["hash"])):
+            raise ConfigError(f"{where}: token {t['id']}: hash is not a sha256$<64 hex digits> string; {fix}")
+        if t["id"] in seen:
+            raise ConfigError(f"{where}: token id {t['id']} appears twice in the file; {fix}")
+        seen.add(t["id"])
+        out.append({"id": t["id"], "hash": t["hash"], "created": str(t["created"])})
+    return tuple(out)
 
 
 def save_users(path: str | Path, users: list[User]) -> None:
@@ -156,7 +209,8 @@ def add_user(path: str | Path, username: str, password: str, person: str | None 
     if username in users and not replace:
         raise ConfigError(f"user {username!r} already exists in {path}; pass --replace to change their password "
                           "and person")
-    user = User(username, hash_password(password), (person or "").strip() or None)
+    old = users.get(username)  # a changed password keeps the user's API tokens (revoke them with --revoke)
+    user = User(username, hash_password(password), (person or "").strip() or None, old.tokens if old else ())
     users[username] = user
     save_users(path, list(users.values()))
     return user
@@ -171,6 +225,37 @@ def remove_user(path: str | Path, username: str) -> None:
     if not users:
         raise ConfigError(f"{username!r} is the last user of {path}; delete the file or unset "
                           "ASKCOLLEAGUE_USERS_FILE to turn login off")
+    save_users(path, list(users.values()))
+
+
+def create_token(path: str | Path, username: str) -> tuple[str, str]:
+    """Add a new API token to a user of a users file: returns (its id, the token). Only its hash is stored;
+    the token itself cannot be shown again."""
+    users = load_users(path)
+    if username not in users:
+        raise ConfigError(f"no user {username!r} in {path}; add them first with `askcolleague users add {username}`")
+    ids = {t["id"] for u in users.values() for t in u.tokens}
+    tid = secrets.token_hex(4)
+    while tid in ids:
+        tid = secrets.token_hex(4)
+    token = f"ac_{tid}_{secrets.token_urlsafe(32)}"
+    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    u = users[username]
+    users[username] = User(u.username, u.password_hash, u.person,
+                           u.tokens + ({"id": tid, "hash": token_hash(token), "created": created},))
+    save_users(path, list(users.values()))
+    return tid, token
+
+
+def revoke_token(path: str | Path, username: str, tid: str) -> None:
+    """Remove the API token `tid` of a user (a running server refuses it from its next request on)."""
+    users = load_users(path)
+    u = users.get(username)
+    if u is None:
+        raise ConfigError(f"no user {username!r} in {path}; see `askcolleague users list`")
+    if not any(t["id"] == tid for t in u.tokens):
+        raise ConfigError(f"user {username!r} has no token {tid!r}; see `askcolleague users list` for token ids")
+    users[username] = User(u.username, u.password_hash, u.person, tuple(t for t in u.tokens if t["id"] != tid))
     save_users(path, list(users.values()))
 
 
@@ -202,6 +287,7 @@ class Users:
         self._stamp = self._stat()
         self.error: str | None = None
         self._bad_since: float | None = None
+        self._by_token: tuple[dict | None, dict] = (None, {})  # (the users it was built from, id -> (username, hash))
         if Users._DUMMY is None:
             Users._DUMMY = hash_password(secrets.token_hex(8))
 
@@ -256,6 +342,21 @@ class Users:
         user = self.get(username)
         ok = verify_password(password, user.password_hash if user else Users._DUMMY)
         return ok and user is not None
+
+    def check_token(self, token: str | None) -> User | None:
+        """The user an API token belongs to (as the file says now), or None for a malformed, unknown or
+        revoked token. Raises LoginError while the file is unusable (see get)."""
+        users = self._fresh()
+        tid = token_id(token)
+        if tid is None:
+            return None
+        if self._by_token[0] is not users:
+            self._by_token = (users, {t["id"]: (u.username, t["hash"]) for u in users.values() for t in u.tokens})
+        found = self._by_token[1].get(tid)
+        if found is None:
+            return None
+        ok = hmac.compare_digest(token_hash(token).encode(), found[1].encode())
+        return users.get(found[0]) if ok else None
 
     def __len__(self) -> int:
         return len(self._fresh())

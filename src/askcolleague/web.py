@@ -15,13 +15,18 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from .answer import Assistant, LiveAssistant
-from .errors import AskColleagueError, ConfigError, LoginError
+from .bounds import (  # noqa: F401: re-exported (they live in bounds.py, shared with the MCP tools)
+    ELLIPSIS, MAX_PASSAGE_CHARS, MAX_SENTENCE_CHARS, PAGE_PASSAGE_CHARS, SHOWN_CHARS, _clip_answer, _find, _spans,
+    bound_answer, clip, clip_passage, window,
+)
+from .errors import AskColleagueError, LoginError
 from .feedback import FeedbackStore
 from .index import build, current_version
 from .models import SOURCE_TYPES
 from .retrieval import STOPWORDS
 from .settings import Settings
 from .store import visible_sql
+from .tools import visible_groups
 from .users import Users
 from .websecurity import Guard
 
@@ -117,24 +122,6 @@ def _link(text_html: str, url: str | None, cls: str = "") -> str:
     return f'<a{c} href="{href}" target="_blank" rel="noopener noreferrer">{text_html}</a>' if href else text_html
 
 
-def _find(text: str, sentence: str) -> tuple[int, int] | None:
-    words = sentence.split()
-    if not words:
-        return None
-    m = re.search(r"\s+".join(re.escape(w) for w in words), text)
-    return m.span() if m else None
-
-
-def _spans(text: str, sentences: list[str]) -> list[tuple[int, int]]:
-    """Non-overlapping (start, end) of each of `sentences` found in `text`, in order."""
-    out, pos = [], 0
-    for a, b in sorted(s for s in (_find(text, x) for x in sentences) if s):
-        if a >= pos:
-            out.append((a, b))
-            pos = b
-    return out
-
-
 def _marked(text: str, spans: list[tuple[int, int]], lo: int, hi: int, tag: str = "mark") -> str:
     """Escaped text[lo:hi], with the parts of `spans` inside it wrapped in <mark>."""
     out, pos = [], lo
@@ -151,85 +138,6 @@ def _marked(text: str, spans: list[tuple[int, int]], lo: int, hi: int, tag: str 
 def highlight(text: str, sentences: list[str], tag: str = "mark") -> str:
     """Escaped `text` with each of `sentences` (matched across whitespace) wrapped in <mark>."""
     return _marked(text, _spans(text, sentences), 0, len(text), tag)
-
-
-# Bounds on what one passage puts in a response: an old index (or a file of one endless line) may
-# hold a passage of 100,000+ characters, which would freeze the page and bloat every answer.
-SHOWN_CHARS = 2_000          # of a passage shown when its card opens (around its highlighted sentence)
-PAGE_PASSAGE_CHARS = 20_000  # the most of one passage the page holds ("Show more" reveals up to this)
-MAX_PASSAGE_CHARS = 4_000    # the most of one passage the /ask API returns (with "truncated": true)
-MAX_SENTENCE_CHARS = 1_000   # the most of one answer sentence, highlight, title or section
-ELLIPSIS = "…"
-
-
-def window(text: str, spans: list[tuple[int, int]], limit: int) -> tuple[int, int]:
-    """(start, end) of at most `limit` characters of `text` that hold the start of the first span
-    (with up to a quarter of the room as context before it), moved to whitespace nearby if any."""
-    n = len(text)
-    if n <= limit:
-        return 0, n
-    a, b = spans[0] if spans else (0, 0)
-    start = max(0, min(a - max(0, limit - (b - a)) // 4, n - limit))
-    end = start + limit
-    if start:
-        m = re.search(r"\s", text[start:min(a, start + 80)])
-        start += m.end() if m else 0
-    if end < n:
-        lo = max(start, end - 80, a + 1)
-        ws = [m.start() for m in re.finditer(r"\s", text[lo:end])]
-        end = lo + ws[-1] if ws else end
-    return start, end
-
-
-def clip(text: str | None, limit: int = MAX_SENTENCE_CHARS) -> str | None:
-    """`text` cut to `limit` characters, with an ellipsis when cut."""
-    if text is None or len(text) <= limit:
-        return text
-    return text[:limit].rstrip() + ELLIPSIS
-
-
-def clip_passage(text: str, sentences: list[str], limit: int = MAX_PASSAGE_CHARS) -> tuple[str, bool]:
-    """(at most `limit` characters of a passage around its first highlighted sentence, with
-    ellipses where cut; whether it was cut)."""
-    if len(text) <= limit:
-        return text, False
-    a, b = window(text, _spans(text, sentences), limit)
-    return (ELLIPSIS if a else "") + text[a:b] + (ELLIPSIS if b < len(text) else ""), True
-
-
-def _clip_answer(text: str) -> str:
-    """An answer with each sentence (the text between [n] markers) cut to MAX_SENTENCE_CHARS."""
-    if len(text) <= MAX_SENTENCE_CHARS:
-        return text
-    return "".join(p if re.fullmatch(r"\[\d+\]", p) else clip(p) for p in re.split(r"(\[\d+\])", text))
-
-
-def bound_answer(a: dict) -> dict:
-    """A copy of an answer dict (Answer.to_dict()) with every document-derived text bounded: each
-    citation's `text` to MAX_PASSAGE_CHARS around its highlight (`truncated: true` when cut); answer
-    sentences, highlights, titles and sections to MAX_SENTENCE_CHARS (`truncated: true` on the answer)."""
-    out = dict(a)
-
-    def cite(c: dict) -> dict:
-        c = dict(c)
-        c["text"], cut = clip_passage(c.get("text") or "", c.get("highlights") or [])
-        if cut:
-            c["truncated"] = True
-        c["highlights"] = [clip(h) for h in c.get("highlights") or []]
-        c["title"], c["section"] = clip(c.get("title")), clip(c.get("section"))
-        return c
-
-    out["citations"] = [cite(c) for c in a.get("citations") or []]
-    if "more_results" in a:
-        out["more_results"] = [cite(c) for c in a.get("more_results") or []]
-    answer = a.get("answer") or ""
-    out["answer"] = _clip_answer(answer)
-    out["unsupported_sentences"] = [clip(x) for x in a.get("unsupported_sentences") or []]
-    out["people"] = [dict(p, evidence=[dict(e, title=clip(e.get("title"))) for e in p.get("evidence") or []])
-                     for p in a.get("people") or []]
-    if out["answer"] != answer:
-        out["truncated"] = True
-    return out
 
 
 def passage_html(text: str, sentences: list[str]) -> tuple[str, str]:
@@ -409,17 +317,6 @@ def get_live(index_path: Path, settings: Settings) -> LiveAssistant:
 def get_assistant(index_path: Path, settings: Settings) -> Assistant:
     """The Assistant of the index's live version (see get_live)."""
     return get_live(index_path, settings).get()
-
-
-def visible_groups(asst: Assistant, person: str | None) -> list[str]:
-    """The groups whose passages a logged-in user may see: their person's groups. A user without a
-    person, or with one the index does not know, gets [] (passages without groups only), never everything."""
-    if not person:
-        return []
-    try:
-        return asst.groups_for(person)
-    except ConfigError:
-        return []
 
 
 def _auth(users: Users):
@@ -896,10 +793,12 @@ def ensure_index(index_path: Path, settings: Settings) -> None:
 
 
 def serve(index_path: str | Path | None = None, host: str = "127.0.0.1", port: int = 7860,
-          settings: Settings | None = None, block: bool = True) -> gr.Blocks:
-    """Build the index if missing, load and warm the Assistant, and serve the page on host:port.
+          settings: Settings | None = None, block: bool = True, mcp: bool = True) -> gr.Blocks:
+    """Build the index if missing, load and warm the Assistant, and serve the page on host:port, and with
+    `mcp` the MCP tools (mcp_server.py) on streamable HTTP at /gradio_api/mcp/.
 
-    With the users_file setting, the page and the API ask for a login (see create_app).
+    With the users_file setting, the page and the API ask for a login (see create_app) or an API token
+    (`Authorization: Bearer`), and the MCP endpoint for an API token.
     """
     settings = settings or Settings.load()
     path = Path(index_path or settings.index)
@@ -916,15 +815,30 @@ def serve(index_path: str | Path | None = None, host: str = "127.0.0.1", port: i
             if u.person and not asst.retriever.person_ids(u.person):
                 _log(f"warning: user {u.username}: no person {u.person!r} in the index; they see only passages "
                      "without groups")
+    # The MCP endpoint is the official SDK's streamable HTTP transport, served by the guard in front of
+    # Gradio (after its token check), not Gradio's own MCP server (mcp_server=False): that one does not
+    # apply Gradio's login to tool calls, calls queued endpoints through an HTTP loopback client that
+    # cannot log in, and turns a dict result into its Python repr.
+    mcp_app = None
+    if mcp:
+        from .mcp_server import HttpMCP, build_server, http_resolver
+
+        mcp_app = HttpMCP(build_server(http_resolver(get_live(path, settings), users),
+                                       concurrency=LLM_CONCURRENCY if settings.llm_base_url else CONCURRENCY), host)
+        _log(f"MCP (streamable HTTP) at http://{host}:{port}/gradio_api/mcp/"
+             + (" for API tokens (`askcolleague users token USERNAME`)" if users is not None else ""))
     # The guard (websecurity.Guard) goes in as the app's middleware: Starlette refuses middleware
-    # added after the app has started, and launch() starts it. Uploads, monitoring, the MCP server
+    # added after the app has started, and launch() starts it. Uploads, monitoring, Gradio's MCP server
     # and server-side rendering (a Node proxy in front, which would hide client addresses) are off;
     # errors other than gr.Error reach the client without their message (show_error=False).
-    guard = Middleware(Guard, login=users is not None, users=users, settings=settings)
+    guard = Middleware(Guard, login=users is not None, users=users, settings=settings, mcp=mcp_app)
+    app_kwargs: dict[str, Any] = {"middleware": [guard]}
+    if mcp_app is not None:
+        app_kwargs["lifespan"] = mcp_app.lifespan
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, css=CSS,
                 theme=THEME, footer_links=["api"], show_error=False, quiet=False,
                 auth=_auth(users) if users is not None else None,
                 auth_message=_auth_message(settings) if users is not None else None,
-                app_kwargs={"middleware": [guard]}, max_file_size=0, enable_monitoring=False, mcp_server=False,
+                app_kwargs=app_kwargs, max_file_size=0, enable_monitoring=False, mcp_server=False,
                 ssr_mode=False)
     return demo

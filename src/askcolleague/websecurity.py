@@ -6,7 +6,12 @@ binds every session hash to the user who first uses it and refuses (403) any req
 session of another user, so knowing someone's session hash gives nothing. It also:
 
 - limits failed logins per username and per client address, refusing (429) *before* the password
-  is checked, so a password-guessing run costs no scrypt work (LoginLimiter);
+  is checked, so a password-guessing run costs no scrypt work (LoginLimiter); bad API tokens count
+  as failed logins of their token id and address;
+- accepts `Authorization: Bearer <API token>` on every route (the gradio API, and the MCP endpoint,
+  which needs one with login on): the request is answered as the token's user, exactly as if they
+  had logged in (a login token valid for that one request is handed to Gradio);
+- serves the MCP endpoint (`/gradio_api/mcp/`, streamable HTTP) when given one, after the checks above;
 - expires login sessions after an idle time and a maximum age (LoginSessions);
 - turns off the routes this app does not use (uploads, files, monitoring, deep links, streams…);
 - sets security headers on every response.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import secrets
 import sys
 import time
 import urllib.parse
@@ -49,6 +55,8 @@ _SESSION_ROUTES = re.compile(r"/gradio_api/(?:queue/join|queue/data|cancel|reset
 _HEARTBEAT = re.compile(r"/gradio_api/heartbeat/([^/]+)")
 _CALL_EVENT = re.compile(r"/gradio_api/call/(?:v2/)?[^/]+/([^/]+)")
 _CALL_POST = re.compile(r"/gradio_api/call/(?:v2/)?[^/]+")
+MCP_PATH = API + "/mcp"  # the MCP endpoint (streamable HTTP), with or without its trailing slash
+USER_KEY = "askcolleague.user"  # the ASGI scope key naming the API token's user on an MCP request
 MAX_BODY = 4 * 2**20   # a queued event's JSON (the chat history is sent along): 4 MiB is ample
 MAX_LOGIN_BODY = 16 * 2**10
 
@@ -138,12 +146,27 @@ class LoginLimiter:
             self._get(key, now).pending += 1
         return 0.0
 
+    def blocked(self, username: str, addr: str) -> float:
+        """Seconds a credential that needs no slow check (an API token) must wait: only lockouts count,
+        not checks in flight (a valid token is used by many calls at once). 0 = check it, then record()."""
+        now = self.clock()
+        return max([c.locked_until - now for c in (self._get(k, now) for k in self._keys_for(username, addr))
+                    if c.locked_until > now], default=0.0)
+
+    def record(self, username: str, addr: str, ok: bool) -> None:
+        """The outcome of a credential checked after blocked() said 0."""
+        self._outcome(username, addr, ok, pending=False)
+
     def end(self, username: str, addr: str, ok: bool | None) -> None:
         """The outcome of a login that begin() let through: True, False (a failure) or None (neither)."""
+        self._outcome(username, addr, ok, pending=True)
+
+    def _outcome(self, username: str, addr: str, ok: bool | None, pending: bool) -> None:
         now = self.clock()
         for key in self._keys_for(username, addr):
             c = self._get(key, now)
-            c.pending = max(0, c.pending - 1)
+            if pending:
+                c.pending = max(0, c.pending - 1)
             if ok and key[0] == "user":
                 c.failures.clear()
                 c.lockouts = 0
@@ -238,6 +261,28 @@ class SessionBindings:
 
 # ------------------------------------------------------------------------------------------ the middleware
 
+def bearer_token(scope) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, else None."""
+    auth = Headers(scope=scope).get("authorization") or ""
+    scheme, _, token = auth.strip().partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def _with_cookie(scope, name: str, value: str) -> dict:
+    """A copy of an HTTP scope whose Cookie header holds only `name=value` of Gradio's login cookies."""
+    drop = re.compile(r"\s*access-token-[^=;]*=[^;]*;?")
+    headers, cookies = [], []
+    for k, v in scope.get("headers", []):
+        if k.lower() == b"cookie":
+            rest = drop.sub("", v.decode("latin-1")).strip(" ;")
+            if rest:
+                cookies.append(rest)
+        else:
+            headers.append((k, v))
+    cookies.append(f"{name}={value}")
+    return dict(scope, headers=headers + [(b"cookie", "; ".join(cookies).encode("latin-1"))])
+
+
 async def _reply(send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"detail": detail, "error": detail}).encode()
     await send({"type": "http.response.start", "status": status,
@@ -285,12 +330,13 @@ class Guard:
     """The ASGI middleware (installed through launch's `app_kwargs`, before the server starts).
 
     `login`: login is on (Gradio `auth`); `users`: the Users object, for refusing logins while the
-    users file is unusable; the limits and timeouts come from `settings` (see settings.py).
+    users file is unusable and for API tokens; `mcp`: the MCP endpoint's ASGI app (None: no MCP);
+    the limits and timeouts come from `settings` (see settings.py).
     """
 
-    def __init__(self, app, *, login: bool, users=None, settings=None,
+    def __init__(self, app, *, login: bool, users=None, settings=None, mcp=None,
                  clock: Callable[[], float] = time.monotonic, log: Callable[[str], None] = _log) -> None:
-        self.app, self.login, self.users, self.log = app, login, users, log
+        self.app, self.login, self.users, self.log, self.mcp = app, login, users, log, mcp
         get = (lambda name, default: getattr(settings, name, default)) if settings is not None else \
             (lambda name, default: default)
         self.limiter = LoginLimiter(int(get("login_max_failures", 5)), int(get("login_max_address_failures", 20)),
@@ -362,18 +408,77 @@ class Guard:
             path = path[len(root):]
         path = path.rstrip("/") or "/"
         method = scope["method"]
+        addr = (scope.get("client") or ("unknown", 0))[0]
+        if path == MCP_PATH and self.mcp is not None:
+            await self._handle_mcp(scope, receive, send, addr)
+            return
         if _OFF.fullmatch(path):
             await _reply(send, 404, "Not Found")
             return
         gapp = scope.get("app")
-        addr = (scope.get("client") or ("unknown", 0))[0]
         tokens = getattr(gapp, "tokens", None)
         if self.login and tokens is not None:
             self.sessions.touch(tokens, self._token(scope, gapp))
         if method == "POST" and path == "/login" and self.login:
             await self._handle_login(scope, receive, send, gapp, addr)
             return
+        bearer = bearer_token(scope) if self.login and tokens is not None else None
+        if bearer is None:
+            await self._route(scope, receive, send, path, method, gapp, tokens, addr)
+            return
+        username = await self._token_user(bearer, addr, send)
+        if username is None:
+            return
+        # Answered as the token's user: a Gradio login token for this request only, never sent to anyone.
+        once = secrets.token_urlsafe(32)
+        tokens[once] = username
+        try:
+            await self._route(_with_cookie(scope, f"access-token-{gapp.cookie_id}", once), receive, send, path,
+                              method, gapp, tokens, addr)
+        finally:
+            tokens.pop(once, None)
 
+    async def _token_user(self, token: str, addr: str, send) -> str | None:
+        """The username of a valid API token; otherwise None, after replying 401 (wrong or revoked),
+        429 (too many bad tokens from this address, or for this token id) or 503 (users file broken)."""
+        from .errors import LoginError
+        from .users import token_id
+
+        key = f"token:{token_id(token) or '?'}"
+        wait = self.limiter.blocked(key, addr)
+        if wait:
+            secs = _seconds(wait)
+            await _reply(send, 429, f"too many failed logins; try again in {secs} s", [(b"retry-after", str(secs).encode())])
+            return None
+        try:
+            user = self.users.check_token(token) if self.users is not None else None
+        except LoginError as e:
+            await _reply(send, 503, str(e))
+            return None
+        self.limiter.record(key, addr, user is not None)
+        if user is None:
+            await _reply(send, 401, "invalid or revoked API token; create one with `askcolleague users token USERNAME`",
+                         [(b"www-authenticate", b'Bearer error="invalid_token"')])
+            return None
+        return user.username
+
+    async def _handle_mcp(self, scope, receive, send, addr: str) -> None:
+        """The MCP endpoint: with login on, only with a valid API token, whose user the tools answer as."""
+        if self.login:
+            token = bearer_token(scope)
+            if token is None:
+                await _reply(send, 401, "MCP needs an API token: send `Authorization: Bearer <token>` (create one "
+                                        "with `askcolleague users token USERNAME`)",
+                             [(b"www-authenticate", b'Bearer realm="askcolleague"')])
+                return
+            username = await self._token_user(token, addr, send)
+            if username is None:
+                return
+            scope = dict(scope, **{USER_KEY: username})
+        await self.mcp(scope, receive, send)
+
+    async def _route(self, scope, receive, send, path: str, method: str, gapp, tokens, addr: str) -> None:
+        """A gradio route: bind the sessions it names to its user (refusing another user's), then pass it on."""
         # The session hashes a request names, read exactly as Gradio reads them: the query string
         # (as Starlette parses it), the path (already percent-decoded, as routing sees it), the JSON body.
         user = tokens.get(self._token(scope, gapp)) if tokens is not None and self.login else None
