@@ -10,7 +10,8 @@ import textwrap
 import jsonschema
 import pytest
 
-from askcolleague.answer import Assistant, sentences
+from askcolleague.answer import Assistant
+from askcolleague.text import sentences
 from askcolleague.index import build
 from askcolleague.schema import ANSWER_SCHEMA
 from askcolleague.settings import Settings

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from askcolleague.answer import Assistant, question_kind, restore_start, sentences
+from askcolleague.answer import Assistant, question_kind
+from askcolleague.text import restore_start, sentences
 from askcolleague.index import build
 
 POST = ("Our wiki search is slow and it misses pages whenever people use other words than the page title. "

@@ -14,10 +14,11 @@ from conftest import FIXTURES, ROOT
 
 from askcolleague.errors import ConfigError
 from askcolleague.evaluation import (
-    ATTRIBUTION_METRICS, MODES, Calibration, Question, Report, SuiteError, _problems, abstention_metrics,
+    ATTRIBUTION_METRICS, MODES, Calibration, Question, Report, SuiteError, abstention_metrics,
     answer_view, attribution_metrics, attribution_result, check_thresholds, choose_threshold, fact_hits, load_suite,
     load_thresholds, parse_suite, ranking_metrics, read_beir, same_person, split_claims, write_trec,
 )
+from askcolleague.evaluation.runner import _problems
 
 MINI = FIXTURES / "beir" / "mini"
 THRESHOLDS = ROOT / "eval" / "thresholds.yaml"

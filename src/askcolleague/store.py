@@ -7,7 +7,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import numpy as np
+
 from .models import AuthorRef, Chunk, Person, role_of
+from .people import normalize_name
 
 SCHEMA = """
 CREATE TABLE sources(
@@ -198,6 +201,111 @@ class Store:
             for r in self.db.execute(q, [x for k in part for x in k]):
                 out[(r["doc_id"], r["position"])] = _chunk_row(r)
         return out
+
+    # -- selections: filters and access control, applied before any ranking ---------------------
+    def person_ids(self, person: str) -> list[str]:
+        """People matching a name, alias, email or handle (normalised)."""
+        key = normalize_name(person)
+        low = person.strip().lower()
+        out = []
+        for p in self.people():
+            names = [p.name, *p.aliases]
+            if (low == (p.email or "") or low in {h.lower() for h in p.handles.values()}
+                    or key in {normalize_name(n) for n in names} or low == p.person_id):
+                out.append(p.person_id)
+        return out
+
+    def visible(self, groups: list[str]) -> np.ndarray:
+        """Ids of the chunks an asker in `groups` may see."""
+        cond, args = visible_sql(groups)
+        return np.fromiter((r[0] for r in self.db.execute(f"SELECT c.id FROM chunks c WHERE {cond}", args)),
+                           dtype=np.int64)
+
+    def select(self, f, person_ids: list[str] | None = None) -> np.ndarray | None:
+        """Ids of chunks passing the filters `f` (a search.Filters; None: no restriction). `person_ids`:
+        the people `f.person` names (resolved by the caller), an empty list when it names nobody."""
+        if f is None or f.is_empty():
+            return None
+        where, args = [], []
+        if f.source_types:
+            where.append(f"c.source_type IN ({','.join('?' * len(f.source_types))})")
+            args += f.source_types
+        if f.person:
+            if not person_ids:
+                return np.zeros(0, dtype=np.int64)
+            where.append(f"c.id IN (SELECT chunk FROM chunk_people WHERE role IN ('author','profile') "
+                         f"AND person_id IN ({','.join('?' * len(person_ids))}))")
+            args += person_ids
+        if f.since:
+            where.append("substr(c.date, 1, 10) >= ?")
+            args.append(f.since[:10])
+        if f.until:
+            where.append("substr(c.date, 1, 10) <= ?")
+            args.append(f.until[:10])
+        if f.tags:
+            where.append("EXISTS (SELECT 1 FROM json_each(c.tags_json) t WHERE lower(t.value) IN (%s))"
+                         % ",".join("?" * len(f.tags)))
+            args += [t.lower() for t in f.tags]
+        if f.groups is not None:
+            cond, more = visible_sql(f.groups)
+            where.append(cond)
+            args += more
+        q = "SELECT c.id FROM chunks c WHERE " + " AND ".join(where)
+        return np.fromiter((r[0] for r in self.db.execute(q, args)), dtype=np.int64)
+
+    def facets(self, groups: list[str] | None = None) -> tuple[set[str], set[str]]:
+        """(source types, people names) present; with `groups`, only of what the asker may see: source
+        types of visible passages, and people with a visible profile or passage."""
+        if groups is None:
+            present = {r[0] for r in self.db.execute("SELECT DISTINCT source_type FROM chunks")}
+            return present, {p.name for p in self.people()}
+        vis, args = visible_sql(groups)
+        present = {r[0] for r in self.db.execute(f"SELECT DISTINCT source_type FROM chunks c WHERE {vis}", args)}
+        names = {r[0] for r in self.db.execute(
+            "SELECT name FROM people p WHERE EXISTS (SELECT 1 FROM chunk_people cp "
+            f"JOIN chunks c ON c.id = cp.chunk WHERE cp.person_id = p.person_id AND {vis})", args)}
+        return present, names
+
+    def visible_totals(self, groups: list[str]) -> tuple[int, int]:
+        """(passages, documents) an asker in `groups` may see."""
+        vis, args = visible_sql(groups)
+        chunks, docs = self.db.execute(
+            f"SELECT count(*), count(DISTINCT c.doc_id) FROM chunks c WHERE {vis}", args).fetchone()
+        return chunks, docs
+
+    def bm25_fts5(self, words: list[str], depth: int, allowed: np.ndarray | None,
+                  weights: str) -> list[tuple[int, float]]:
+        """BM25 through SQLite FTS5 (indexes built before the in-memory postings, and the tests'
+        reference): the top `depth` chunks among `allowed` ids, as (id, score; higher is better)."""
+        mq = " OR ".join(f'"{w}"' for w in words)
+        sql = (f"SELECT rowid, -bm25(chunks_fts, {weights}) AS s FROM chunks_fts "
+               f"WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, {weights}), rowid LIMIT ?")
+        if allowed is None:
+            return [(int(r), float(s)) for r, s in self.db.execute(sql, (mq, depth))]
+        ok = set(allowed.tolist())
+        limit = depth * 4
+        while True:  # widen until enough allowed rows are found or the matches run out
+            rows = self.db.execute(sql, (mq, limit)).fetchall()
+            out = [(int(r), float(s)) for r, s in rows if r in ok][:depth]
+            if len(out) >= depth or len(rows) < limit:
+                return out
+            limit *= 4
+
+    def chunk_ids_of_person(self, person_id: str) -> list[str]:
+        """The chunk ids (strings) of every passage linked to a person (authored, or their profile)."""
+        q = "SELECT c.chunk_id FROM chunk_people l JOIN chunks c ON c.id = l.chunk WHERE l.person_id = ?"
+        return [r[0] for r in self.db.execute(q, (person_id,))]
+
+    def doc_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT doc_id FROM docs")]
+
+    def mentions(self, word: str, groups: list[str] | None = None) -> bool:
+        """Whether any chunk an asker in `groups` may see (None: any) contains `word` (FTS5's terms)."""
+        sql, extra = "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", []
+        if groups is not None:
+            cond, extra = visible_sql(groups)
+            sql = f"SELECT 1 FROM chunks_fts f JOIN chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ? AND {cond} LIMIT 1"
+        return self.db.execute(sql, (f'"{word}"', *extra)).fetchone() is not None
 
     def chunks_of_units(self, unit_ids: Iterable[str], doc_ids: Iterable[str]) -> list[dict]:
         """The chunks of the given units (messages, comments) within the given documents, as rows."""

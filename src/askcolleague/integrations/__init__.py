@@ -1,0 +1,1 @@
+"""Integrations with other frameworks: the retriever as a LangChain `BaseRetriever`."""
