@@ -20,7 +20,7 @@ sys.path.insert(0, str(BENCH))
 # Measure this work tree's package even if another checkout is installed editable on this machine.
 sys.path.insert(0, str(ROOT / "src"))
 
-from askcolleague.embedder import Embedder, SentenceTransformerEmbedder  # noqa: E402
+from askcolleague.embed import Embedder, SentenceTransformerEmbedder  # noqa: E402
 
 
 def median(xs):
@@ -118,12 +118,20 @@ def corpus_sources(folder: Path) -> tuple[list[Path], list[Path]]:
     return [folder / "docs"], [folder / "people.yaml"]
 
 
+# the questions bench_query.py times (and the default query set of the other benches)
+QUESTIONS = [
+    "How do I request a new laptop?", "What is the on-call rotation?", "How do we upgrade Kubernetes?",
+    "Who approves travel?", "What is the expense limit for meals?", "How do I get VPN access?",
+    "How are firmware updates rolled out?", "What is the data retention policy?",
+    "How do I report a security incident?", "Which database do we use for events?",
+    "and who owns that?", "What is the recipe for chocolate cake?",
+]
+
+
 def queries(folder: Path | None, n: int = 30) -> list[str]:
     if folder is not None and (folder / "queries.txt").is_file():
         qs = [q for q in (folder / "queries.txt").read_text().splitlines() if q.strip()]
         return qs[:: max(len(qs) // n, 1)][:n]
-    from bench_query import QUESTIONS
-
     return list(QUESTIONS)
 
 
@@ -165,7 +173,7 @@ class RealQueryEmbedder(Embedder):
 
     def __init__(self, runtime: str | None = None) -> None:
         super().__init__()
-        from askcolleague.embedder import get_embedder
+        from askcolleague.embed import get_embedder
 
         self.inner = get_embedder(runtime=runtime)  # as Index.embedder does
         self.dim, self.max_tokens = self.inner.dim, self.inner.max_tokens

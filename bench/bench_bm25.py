@@ -26,7 +26,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "bm25.json"))
     args = ap.parse_args()
     from askcolleague.index import Index
-    from askcolleague.retrieval import Retriever, question_words
+    from askcolleague.search import Retriever
+    from askcolleague.text import question_words
 
     try:
         idx = Index.open(args.index)

@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=50)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "bm25-visible.json"))
     args = ap.parse_args()
-    from askcolleague import lexical
+    from askcolleague.index import bm25 as lexical
 
     tmp = Path(tempfile.mkdtemp(prefix="askc-bm25v-"))
     t = time.perf_counter()

@@ -30,7 +30,7 @@ def main() -> None:
     args = ap.parse_args()
     from askcolleague.answer import Assistant
     from askcolleague.evaluation import evaluate, load_suite
-    from askcolleague.index import build
+    from askcolleague.indexing.build import build
     from askcolleague.settings import Settings
 
     suite = load_suite(ROOT / "eval" / "demo.yaml")

@@ -59,8 +59,9 @@ def _ntok(tok, texts: list[str]) -> int:
 
 def child_ours(args) -> dict:
     from askcolleague.answer import Assistant
-    from askcolleague.embedder import get_embedder
-    from askcolleague.index import build, current_version
+    from askcolleague.embed import get_embedder
+    from askcolleague.indexing.build import build
+    from askcolleague.index import current_version
     from askcolleague.loaders import discover, load_source
     from askcolleague.settings import Settings
 
@@ -145,7 +146,7 @@ def _tok():
 
 
 def child_update(args) -> dict:
-    from askcolleague.index import build
+    from askcolleague.indexing.build import build
 
     from _common import peak_rss_mb
 

@@ -170,7 +170,7 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from askcolleague.settings import Settings
-    from askcolleague.web import CONCURRENCY, QUEUE_MAX_SIZE
+    from askcolleague.web.app import CONCURRENCY, QUEUE_MAX_SIZE
 
     concurrency = args.concurrency or CONCURRENCY
 
@@ -186,7 +186,7 @@ def main() -> None:
     log = open(Path(tmp.name) / "server.log", "w")
     cmd = [sys.executable, "-m", "askcolleague", "serve", "--index", str(index), "--port", str(port)]
     if args.concurrency:
-        cmd = [sys.executable, "-c", f"import askcolleague.web as w; w.CONCURRENCY = {args.concurrency}; "
+        cmd = [sys.executable, "-c", f"import askcolleague.web.app as w; w.CONCURRENCY = {args.concurrency}; "
                                      f"w.serve({str(index)!r}, port={port})"]
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=ROOT)
     try:

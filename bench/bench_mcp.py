@@ -95,7 +95,7 @@ def main() -> None:
     env, token = _env(), None
     if args.login:
         sys.path.insert(0, str(ROOT / "src"))
-        from askcolleague.users import add_user, create_token
+        from askcolleague.web.auth import add_user, create_token
 
         users = tmp / "users.yaml"
         add_user(users, "bench", "bench-password", person="Dana Lee")

@@ -32,7 +32,8 @@ SIZES = {"small": 1000, "big": 11500}  # ~10k and ~100k chunks
 
 
 def child_build(args) -> dict:
-    from askcolleague.index import build, current_version
+    from askcolleague.indexing.build import build
+    from askcolleague.index import current_version
     from askcolleague.settings import Settings
 
     base = rss_mb()
@@ -88,11 +89,11 @@ def _embedder(name: str):
     if name == "random":
         return RandomUnitEmbedder()
     if name == "torch":
-        from askcolleague.embedder import SentenceTransformerEmbedder
+        from askcolleague.embed import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder()
     if name in ("onnx", "onnx-int8", "onnx-int8-fast"):
-        from askcolleague.embedder import get_embedder
+        from askcolleague.embed import get_embedder
 
         return get_embedder(runtime=name)
     raise SystemExit(f"unknown embedder {name}")

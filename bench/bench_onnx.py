@@ -63,10 +63,10 @@ def chunk_texts(n: int = 256) -> list[str]:
 
 def make(kind: str, bs: int, threads: int):
     if kind == "torch":
-        from askcolleague.embedder import SentenceTransformerEmbedder
+        from askcolleague.embed import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(batch_size=bs, threads=threads)
-    from askcolleague.onnx_embedder import OnnxEmbedder
+    from askcolleague.embed.onnx import OnnxEmbedder
 
     if kind == "onnx-fp32":
         return OnnxEmbedder(batch_size=bs, threads=threads)

@@ -13,16 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # this work tree's package, whatever else is installed
-QUESTIONS = [
-    "How do I request a new laptop?", "What is the on-call rotation?", "How do we upgrade Kubernetes?",
-    "Who approves travel?", "What is the expense limit for meals?", "How do I get VPN access?",
-    "How are firmware updates rolled out?", "What is the data retention policy?",
-    "How do I report a security incident?", "Which database do we use for events?",
-    "and who owns that?", "What is the recipe for chocolate cake?",
-]
 
 
-from _common import pct, time_questions  # noqa: E402  (bench/ is the script's folder)
+from _common import QUESTIONS, pct, time_questions  # noqa: E402  (bench/ is the script's folder)
 
 
 def main() -> None:
@@ -33,7 +26,8 @@ def main() -> None:
                     help="query-time embedding runtime [default: the index's, from the `runtime` setting]")
     args = ap.parse_args()
     from askcolleague.answer import Assistant
-    from askcolleague.index import build, current_version
+    from askcolleague.indexing.build import build
+    from askcolleague.index import current_version
 
     if current_version(Path(args.index)) is None:
         print(f"building the demo index at {args.index} …", file=sys.stderr)
@@ -41,7 +35,7 @@ def main() -> None:
     t = time.perf_counter()
     emb = None
     if args.embedder:
-        from askcolleague.embedder import get_embedder
+        from askcolleague.embed import get_embedder
 
         emb = get_embedder(runtime=args.embedder)  # as Index.embedder: a question on 1 thread, batches on all
     asst = Assistant.from_index(args.index, embedder=emb)

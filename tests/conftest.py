@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import fakes  # noqa: F401  (registers the "fake:" test model, as a plugin would)
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 DEMO = ROOT / "ingest" / "demo"
@@ -25,14 +27,12 @@ def _clean_env(monkeypatch):
 
 @pytest.fixture
 def fake_embedder():
-    from askcolleague.embedder import FakeEmbedder
-
-    return FakeEmbedder()
+    return fakes.FakeEmbedder()
 
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from askcolleague.embedder import get_embedder
+    from askcolleague.embed import get_embedder
 
     return get_embedder()
 

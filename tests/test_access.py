@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from askcolleague.answer import Assistant
-from askcolleague.index import build
+from askcolleague.indexing.build import build
 
 SECRET = "The acquisition of Bluefin Logistics closes on 14 July for 42 million euros."
 

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from askcolleague.answer import Assistant
-from askcolleague.index import build
+from askcolleague.indexing.build import build
 
 TITLE, TEAM, URL = "Director of Mergers", "Corporate Development", "https://intranet.test/people/fiona"
 

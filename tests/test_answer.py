@@ -12,7 +12,7 @@ import pytest
 
 from askcolleague.answer import Assistant
 from askcolleague.text import sentences
-from askcolleague.index import build
+from askcolleague.indexing.build import build
 from askcolleague.schema import ANSWER_SCHEMA
 from askcolleague.settings import Settings
 

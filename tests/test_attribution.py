@@ -7,7 +7,7 @@ import pytest
 
 from askcolleague.answer import Assistant, question_kind
 from askcolleague.text import restore_start, sentences
-from askcolleague.index import build
+from askcolleague.indexing.build import build
 
 POST = ("Our wiki search is slow and it misses pages whenever people use other words than the page title. "
         "I collected the complaints from the last quarter below. Ideas on what we should do are very welcome; "

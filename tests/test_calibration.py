@@ -5,7 +5,8 @@ import faiss
 import numpy as np
 import pytest
 
-from askcolleague import calibration
+from askcolleague.index.faiss import FaissVectors
+from askcolleague.indexing import calibration
 from askcolleague.answer import Assistant
 from askcolleague.settings import Settings
 
@@ -22,10 +23,10 @@ class _Const:
         return v
 
 
-def _index() -> faiss.Index:
+def _index() -> FaissVectors:
     fi = faiss.IndexIDMap2(faiss.IndexFlatIP(2))
     fi.add_with_ids(np.array([[1.0, 0.0]], dtype=np.float32), np.array([0]))
-    return fi
+    return FaissVectors(fi)
 
 
 @pytest.mark.parametrize("cos, want", [(0.10, 0.25), (0.20, 0.35), (0.27, 0.42), (0.60, 0.42), (-0.5, 0.15)])
@@ -37,12 +38,13 @@ def test_threshold_follows_the_unrelated_level(cos, want):
 
 
 def test_empty_index_keeps_the_default():
-    fi = faiss.IndexIDMap2(faiss.IndexFlatIP(2))
+    fi = FaissVectors(faiss.IndexIDMap2(faiss.IndexFlatIP(2)))
     assert calibration.calibrate(fi, _Const(0.1))["threshold"] == calibration.DEFAULT
 
 
 def test_build_stores_it_and_ask_uses_it(tmp_path, fake_embedder):
-    from askcolleague.index import build, status
+    from askcolleague.indexing.build import build
+    from askcolleague.index import status
 
     root = tmp_path / "kb"
     root.mkdir()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from askcolleague.chunker import ChunkerConfig, chunk_doc, split_text
-from askcolleague.embedder import SentenceTransformerEmbedder
+from askcolleague.indexing.chunker import ChunkerConfig, chunk_doc, split_text
+from askcolleague.embed import SentenceTransformerEmbedder
 from askcolleague.models import AuthorRef, Block, Doc
 
 

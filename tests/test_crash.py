@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 
-from askcolleague.embedder import FakeEmbedder
-from askcolleague.index import Index, build, current_version
+from fakes import FakeEmbedder, fakes_env
+from askcolleague.index import Index, current_version
+from askcolleague.indexing.build import build
 
 WORKER = """
 import sys, time
-from askcolleague.embedder import FakeEmbedder
-from askcolleague.index import build
+from fakes import FakeEmbedder
+from askcolleague.indexing.build import build
 
 class Slow(FakeEmbedder):
     def _embed(self, texts):
@@ -79,7 +80,7 @@ def test_random_sigkills_leave_previous_or_new_state(tmp_path):
         _write_corpus(corpus, generation)
         mode = "update" if kills % 2 else "build"
         proc = subprocess.Popen([sys.executable, "-c", WORKER, str(corpus), str(path), mode],
-                                stdout=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, text=True, env=fakes_env())
         assert proc.stdout.readline().strip() == "started"
         time.sleep(rng.uniform(0.0, 1.2))
         if proc.poll() is None:

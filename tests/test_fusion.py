@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 
-from askcolleague.fusion import reciprocal_rank_fusion
+from askcolleague.search.fusion import reciprocal_rank_fusion
 
 
 def _reference(runs, k):

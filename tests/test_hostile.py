@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from askcolleague.embedder import FakeEmbedder
-from askcolleague.index import Index, build
+from fakes import FakeEmbedder, fakes_env
+from askcolleague.index import Index
+from askcolleague.indexing.build import build
 from askcolleague.settings import Settings
 
 
@@ -77,8 +78,8 @@ def test_control_characters_are_dropped(tmp_path):
 _AS_NOBODY = r"""
 import json, os, sys, tempfile
 from pathlib import Path
-from askcolleague.embedder import FakeEmbedder
-from askcolleague.index import build
+from fakes import FakeEmbedder
+from askcolleague.indexing.build import build
 kb, out = Path(sys.argv[1]), Path(sys.argv[2])
 # warm every lazy import and data file (they live under /root, which `nobody` cannot enter)
 warm = Path(tempfile.mkdtemp())
@@ -114,7 +115,7 @@ def test_unreadable_file(tmp_path):
         os.chmod(out, stat.S_IRWXU | stat.S_IRWXG | stat.S_IRWXO)
         if os.geteuid() == 0:
             p = subprocess.run([sys.executable, "-c", _AS_NOBODY, str(root), str(out)], capture_output=True,
-                               text=True, timeout=300)
+                               text=True, timeout=300, env=fakes_env())
             assert p.returncode == 0, p.stderr[-2000:]
             res = json.loads(p.stdout.strip().splitlines()[-1])
             if "cannot_drop" in res:
@@ -132,7 +133,7 @@ def test_unreadable_file(tmp_path):
 
 def test_file_changing_while_read(tmp_path, monkeypatch):
     """A file rewritten during its read: indexed as read, a warning, and the next update reads it again."""
-    import askcolleague.index as index_mod
+    import askcolleague.indexing.build as index_mod
 
     root = tmp_path / "kb"
     root.mkdir()

@@ -20,13 +20,14 @@ from pathlib import Path
 import pytest
 
 from askcolleague import safeyaml
-from askcolleague.chunker import MAX_CHUNK_CHARS, MAX_TITLE_CHARS, ChunkerConfig, chunk_doc, split_text
-from askcolleague.embedder import FakeEmbedder
+from askcolleague.indexing.chunker import MAX_CHUNK_CHARS, MAX_TITLE_CHARS, ChunkerConfig, chunk_doc, split_text
+from fakes import FakeEmbedder, fakes_env
 from askcolleague.errors import ConfigError, DiskFullError, LoadError
-from askcolleague.index import Index, build, read_sources_yaml
+from askcolleague.index import Index
+from askcolleague.indexing.build import build, read_sources_yaml
 from askcolleague.models import Block, Doc
 from askcolleague.settings import Settings
-from askcolleague.store import visible_sql
+from askcolleague.index.sqlite import visible_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = Path(__file__).parent / "fixtures" / "threads"
@@ -272,7 +273,7 @@ def test_alias_bomb_in_sources_yaml_and_eval_suite(tmp_path):
 
 
 def test_people_file_alias_bomb(tmp_path):
-    from askcolleague.people import load_people
+    from askcolleague.indexing.identity import load_people
 
     (tmp_path / "people.yaml").write_text(_bomb() + "people:\n  - name: Dana\n    groups: *a8\n")
     with pytest.raises(LoadError, match=r"people file uses YAML aliases"):
@@ -291,7 +292,8 @@ def test_file_name_with_invalid_utf8(tmp_path):
     (root / "surrogates.jsonl").write_text('{"id": "1", "title": "Lone \\ud800 title", "author": "Ann \\udcff",'
                                            ' "body": "Body with a lone \\udfff surrogate."}\n')
     idx = tmp_path / "idx"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASKCOLLEAGUE_")}
+    env = {k: v for k, v in fakes_env().items() if not k.startswith("ASKCOLLEAGUE_")}
+    env["ASKCOLLEAGUE_PLUGINS"] = "fakes"  # the fake model registers itself (tests/fakes.py)
     cmd = [sys.executable, "-m", "askcolleague", "index", "build", str(root), "--index", str(idx),
            "--model", "fake:hashing-bow", "--json"]
     p = subprocess.run(cmd, capture_output=True, cwd=ROOT, env=env, timeout=300)
@@ -399,7 +401,7 @@ def test_split_text_bounds_lines_without_spaces():
 def test_split_text_windows_give_the_same_pieces(monkeypatch):
     import random
 
-    import askcolleague.chunker as chunker
+    import askcolleague.indexing.chunker as chunker
 
     rnd = random.Random(7)
     words = ["alpha", "beta.", "gamma\n", "delta", "epsilon!", "zeta", "eta,", "theta"]
@@ -522,8 +524,8 @@ def _disk_full_message(e, tmp_path):
 def test_disk_full_keeps_the_previous_version_and_removes_the_partial_one(tmp_path, monkeypatch, where):
     import faiss
 
-    import askcolleague.index as index_mod
-    import askcolleague.lexical as lexical
+    import askcolleague.indexing.build as index_mod
+    import askcolleague.index.bm25 as lexical
 
     root, version = _two_versions(tmp_path)
     if where == "faiss":
@@ -580,7 +582,7 @@ def test_disk_full_through_the_cli_is_one_line(tmp_path, monkeypatch):
 def test_stale_tmp_versions_are_removed_at_the_start(tmp_path, monkeypatch):
     """Left by a crashed or disk-full build, they are removed before the new version is written (their
     space is what the new one needs), not only after it was published."""
-    import askcolleague.index as index_mod
+    import askcolleague.indexing.build as index_mod
 
     root, version = _two_versions(tmp_path)
     stale = tmp_path / "idx" / "v-20200101T000000-dead00.tmp"

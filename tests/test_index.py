@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from askcolleague.embedder import FakeEmbedder
+from fakes import FakeEmbedder, fakes_env
 from askcolleague.errors import IndexLockedError, ModelMismatchError, NothingIndexedError
-from askcolleague.index import Index, IndexLock, build, current_version, status
+from askcolleague.index import Index, IndexLock, current_version, status
+from askcolleague.indexing.build import build
 from askcolleague.settings import Settings
 
 
@@ -129,8 +130,8 @@ def test_model_mismatch_says_rebuild(corpus, tmp_path):
 
 SLOW_BUILD = """
 import sys, time
-from askcolleague.embedder import FakeEmbedder
-from askcolleague.index import build
+from fakes import FakeEmbedder
+from askcolleague.indexing.build import build
 
 class Slow(FakeEmbedder):
     def _embed(self, texts):
@@ -151,7 +152,7 @@ def test_killed_build_leaves_previous_index_loadable(corpus, tmp_path):
     (corpus / "docs" / "extra.md").write_text(_md("Extra", "Dana Lee", "More text. " * 200))
     for _ in range(3):
         proc = subprocess.Popen([sys.executable, "-c", SLOW_BUILD, str(corpus), str(path)],
-                                stdout=subprocess.PIPE, text=True, env={**os.environ, "ASKCOLLEAGUE_BATCH_SIZE": "1"})
+                                stdout=subprocess.PIPE, text=True, env={**fakes_env(), "ASKCOLLEAGUE_BATCH_SIZE": "1"})
         assert proc.stdout.readline().strip() == "embedding"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -214,7 +215,8 @@ def test_nothing_indexed_is_an_error_and_keeps_old_index(corpus, tmp_path):
 
 
 def test_forget_person_for_good(corpus, tmp_path):
-    from askcolleague.index import forget, read_forgotten
+    from askcolleague.indexing.forget import forget
+    from askcolleague.indexing.build import read_forgotten
 
     path = tmp_path / "idx"
     emb = FakeEmbedder()
@@ -233,7 +235,7 @@ def test_forget_person_for_good(corpus, tmp_path):
 
 
 def test_forget_with_content(corpus, tmp_path):
-    from askcolleague.index import forget
+    from askcolleague.indexing.forget import forget
 
     from askcolleague.feedback import FeedbackStore, export
 

@@ -7,9 +7,10 @@ import sqlite3
 import numpy as np
 import pytest
 
-from askcolleague import lexical
+from askcolleague.index import bm25 as lexical
 from askcolleague.index import Index
-from askcolleague.retrieval import Filters, Retriever, question_words
+from askcolleague.search import Filters, Retriever
+from askcolleague.text import question_words
 
 WORDS = ("deploy deployment deploying rollback canary release pipeline runbook oncall pager incident "
          "postgres replica vacuum index query latency budget error rate kafka topic consumer offset "
@@ -185,7 +186,7 @@ def test_hidden_words_do_not_reorder_visible_passages(tmp_path, fake_embedder):
     """The BM25 side channel: an asker's ranking of two visible passages is the one an index of
     only the visible files gives, whatever words the hidden passages contain."""
     from askcolleague.answer import Assistant
-    from askcolleague.index import build
+    from askcolleague.indexing.build import build
 
     def write(root, hidden: bool):
         root.mkdir(parents=True)

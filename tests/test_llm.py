@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import ScriptedLLM, Status  # noqa: E402
 
-from askcolleague.llm import UNSUPPORTED_MARK, LLMResult, build_prompt, check, generate, llm_configured  # noqa: E402
+from askcolleague.answer.llm import UNSUPPORTED_MARK, LLMResult, build_prompt, check, generate, llm_configured  # noqa: E402
 from askcolleague.settings import Settings  # noqa: E402
 
 
@@ -240,7 +240,7 @@ THREADS = [
 @pytest.fixture(scope="module")
 def thread_index(tmp_path_factory, real_embedder):
     pytest.importorskip("askcolleague.loaders.jsonl")
-    from askcolleague.index import build
+    from askcolleague.indexing.build import build
 
     root = tmp_path_factory.mktemp("llm_kb")
     (root / "kb").mkdir()

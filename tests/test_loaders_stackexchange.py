@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from askcolleague.embedder import FakeEmbedder
+from fakes import FakeEmbedder
 from askcolleague.errors import LoadError
-from askcolleague.index import Index, build, status
+from askcolleague.index import Index, status
+from askcolleague.indexing.build import build
 from askcolleague.loaders import SourceSpec, discover, kind_of, load_source
 from askcolleague.loaders import stackexchange
-from askcolleague.people import load_people
+from askcolleague.indexing.identity import load_people
 from askcolleague.settings import Settings
 
 FIX = Path(__file__).parent / "fixtures" / "formats"

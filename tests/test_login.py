@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_web import DESKTOP, _ask, browser, free_port, needs_chromium  # noqa: E402,F401
 
 from askcolleague.errors import ConfigError  # noqa: E402
-from askcolleague.index import build  # noqa: E402
+from askcolleague.indexing.build import build  # noqa: E402
 from askcolleague.settings import SETTINGS, Settings  # noqa: E402
-from askcolleague.users import add_user, remove_user  # noqa: E402
+from askcolleague.web.auth import add_user, remove_user  # noqa: E402
 
 SECRET_Q = "When does the Bluefin acquisition close and for how much?"
 PASSWORDS = {"dana": "dana-pw-1", "paul": "paul-pw-2", "guest": "guest-pw-3", "ghost": "ghost-pw-4",
@@ -62,7 +62,7 @@ def login_app(tmp_path_factory, real_embedder):
     add_user(users, "guest", PASSWORDS["guest"])  # no person: passages without groups only
     add_user(users, "ghost", PASSWORDS["ghost"], person="Nobody Known")  # unknown person: the same
     add_user(users, "gone", PASSWORDS["gone"], person="Dana Lee")
-    from askcolleague.web import serve
+    from askcolleague.web.app import serve
 
     port = free_port()
     settings = Settings(dict({s.name: s.default for s in SETTINGS}, users_file=str(users)))
@@ -78,7 +78,7 @@ def url_index(app) -> str:
 def test_counts_and_filters_cover_only_what_a_user_may_see(login_app):
     """The status line's counts and the filter choices never count or name hidden passages."""
     from askcolleague.answer import Assistant
-    from askcolleague.web import _choices, visible_counts
+    from askcolleague.web.app import _choices, visible_counts
 
     asst = Assistant.from_index(Path(url_index(login_app)))
     everyone, member = visible_counts(asst, []), visible_counts(asst, ["secret"])
@@ -165,7 +165,7 @@ def test_a_removed_user_is_refused_at_once(login_app):
 
 
 def test_serve_fails_fast_on_a_bad_users_file(tmp_path):
-    from askcolleague.web import serve
+    from askcolleague.web.app import serve
 
     bad = tmp_path / "users.yaml"
     bad.write_text("- username: dana\n  password_hash: hunter2\n")
@@ -194,7 +194,7 @@ def test_login_form_then_an_answer(login_app, browser):
     _ask(page, SECRET_Q, 1)
     assert "42 million" in page.locator("#ac-chat .bot").last.inner_text()
     from askcolleague.answer import Assistant
-    from askcolleague.web import visible_counts
+    from askcolleague.web.app import visible_counts
 
     asst = Assistant.from_index(Path(url_index(login_app)))
     mine = visible_counts(asst, ["secret"])

@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ROOT  # noqa: E402
 from test_web import free_port  # noqa: E402
 
-from askcolleague.index import build  # noqa: E402
+from askcolleague.indexing.build import build  # noqa: E402
 from askcolleague.schema import ANSWER_SCHEMA, PERSON_SCHEMA  # noqa: E402
 from askcolleague.settings import SETTINGS, Settings  # noqa: E402
-from askcolleague.users import add_user, create_token, revoke_token  # noqa: E402
+from askcolleague.web.auth import add_user, create_token, revoke_token  # noqa: E402
 
 TOOLS = {"ask", "search", "find_people", "get_passage"}
 LAPTOP_Q = "How do I request a new laptop?"
@@ -40,7 +40,7 @@ def _settings(**overrides) -> Settings:
 
 
 def _serve(index: Path, **kw):
-    from askcolleague.web import serve
+    from askcolleague.web.app import serve
 
     port = free_port()
     demo = serve(index, host="127.0.0.1", port=port, block=False, settings=_settings(**kw.pop("settings", {})), **kw)

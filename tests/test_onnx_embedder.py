@@ -32,7 +32,7 @@ def _sentences(n: int = 200) -> list[str]:
 
 @pytest.fixture(scope="module")
 def torch_vectors():
-    from askcolleague.embedder import SentenceTransformerEmbedder
+    from askcolleague.embed import SentenceTransformerEmbedder
 
     texts = _sentences()
     return texts, SentenceTransformerEmbedder().embed_batch(texts)
@@ -44,8 +44,8 @@ def cache_dir(tmp_path_factory):
 
 
 def test_fp32_matches_torch(torch_vectors, cache_dir):
-    from askcolleague.embedder import BUNDLED_MODEL_ID
-    from askcolleague.onnx_embedder import OnnxEmbedder
+    from askcolleague.embed import BUNDLED_MODEL_ID
+    from askcolleague.embed.onnx import OnnxEmbedder
 
     texts, ref = torch_vectors
     emb = OnnxEmbedder(cache_dir=cache_dir, batch_size=16)
@@ -67,8 +67,8 @@ def test_fp32_matches_torch(torch_vectors, cache_dir):
 def test_int8_recipe_shares_the_model_id(torch_vectors, cache_dir, recipe):
     """The "safe" (>= 0.99) and "smooth" (default, >= 0.985) recipes agree with torch everywhere, so they
     may keep the bundled id."""
-    from askcolleague.embedder import BUNDLED_MODEL_ID
-    from askcolleague.onnx_embedder import INT8_SHARES_MODEL_ID, OnnxEmbedder
+    from askcolleague.embed import BUNDLED_MODEL_ID
+    from askcolleague.embed.onnx import INT8_SHARES_MODEL_ID, OnnxEmbedder
 
     texts, ref = torch_vectors
     emb = OnnxEmbedder(cache_dir=cache_dir, quantize=recipe)
@@ -85,8 +85,8 @@ def test_int8_smooth_is_fused_int8_and_the_default(cache_dir):
     """The default int8 recipe's file: fused graph, SmoothQuant, int8 all but one MatMul."""
     import onnx
 
-    from askcolleague.embedder import get_embedder
-    from askcolleague.onnx_embedder import OnnxEmbedder
+    from askcolleague.embed import get_embedder
+    from askcolleague.embed.onnx import OnnxEmbedder
 
     path = OnnxEmbedder(cache_dir=cache_dir, quantize="smooth").model_path()
     assert path.name.startswith("model.int8-smooth-") and not list(cache_dir.rglob("*.tmp"))
@@ -98,8 +98,8 @@ def test_int8_smooth_is_fused_int8_and_the_default(cache_dir):
 
 def test_int8_fast_close_but_distinct_id(torch_vectors, cache_dir):
     """The "fast" recipe is close (mean >= 0.99) but not >= 0.99 everywhere: it gets its own id."""
-    from askcolleague.embedder import BUNDLED_MODEL_ID
-    from askcolleague.onnx_embedder import INT8_SUFFIX, OnnxEmbedder
+    from askcolleague.embed import BUNDLED_MODEL_ID
+    from askcolleague.embed.onnx import INT8_SUFFIX, OnnxEmbedder
 
     texts, ref = torch_vectors
     emb = OnnxEmbedder(cache_dir=cache_dir, quantize=True)
@@ -110,14 +110,14 @@ def test_int8_fast_close_but_distinct_id(torch_vectors, cache_dir):
 
 def test_unknown_recipe_is_a_config_error():
     from askcolleague.errors import ConfigError
-    from askcolleague.onnx_embedder import OnnxEmbedder
+    from askcolleague.embed.onnx import OnnxEmbedder
 
     with pytest.raises(ConfigError, match="unknown int8 recipe"):
         OnnxEmbedder(quantize="tiny")
 
 
 def test_batching_and_order_do_not_change_vectors(cache_dir):
-    from askcolleague.onnx_embedder import OnnxEmbedder
+    from askcolleague.embed.onnx import OnnxEmbedder
 
     emb = OnnxEmbedder(cache_dir=cache_dir, batch_size=3)
     texts = ["short", "a somewhat longer sentence about the VPN client", "x " * 300, "medium length text here"]
@@ -128,18 +128,17 @@ def test_batching_and_order_do_not_change_vectors(cache_dir):
 
 
 def test_token_offsets_match_torch_embedder(cache_dir):
-    from askcolleague.embedder import SentenceTransformerEmbedder
-    from askcolleague.onnx_embedder import OnnxEmbedder
+    from askcolleague.embed import SentenceTransformerEmbedder
+    from askcolleague.embed.onnx import OnnxEmbedder
 
     text = "Kubernetes upgrades: drain the node pool, then bump the control plane (v1.29 → v1.30)."
     assert OnnxEmbedder(cache_dir=cache_dir).token_offsets(text) == SentenceTransformerEmbedder().token_offsets(text)
 
 
 def test_runtime_setting_selects_the_embedder(monkeypatch):
-    from askcolleague.embedder import (BUNDLED_MODEL_ID, SentenceTransformerEmbedder, get_embedder, model_setting_for,
-                                       runtime_for)
+    from askcolleague.embed import BUNDLED_MODEL_ID, SentenceTransformerEmbedder, get_embedder, model_setting_for, runtime_for
     from askcolleague.errors import ConfigError
-    from askcolleague.onnx_embedder import OnnxEmbedder
+    from askcolleague.embed.onnx import OnnxEmbedder
 
     monkeypatch.delenv("ASKCOLLEAGUE_RUNTIME", raising=False)
     assert isinstance(get_embedder(), OnnxEmbedder) and get_embedder().variant == "onnx-int8-smooth"  # the default
@@ -160,8 +159,8 @@ def test_runtime_setting_selects_the_embedder(monkeypatch):
 
 def test_failed_export_falls_back_to_torch(tmp_path, monkeypatch, torch_vectors):
     """No ONNX model can be made (e.g. the exporter breaks): same vectors from torch, with a warning."""
-    from askcolleague import onnx_embedder
-    from askcolleague.onnx_embedder import OnnxEmbedder
+    from askcolleague.embed import onnx as onnx_embedder
+    from askcolleague.embed.onnx import OnnxEmbedder
 
     def broken(folder, out):
         raise RuntimeError("exporter exploded")

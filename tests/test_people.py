@@ -7,7 +7,8 @@ import pytest
 
 from askcolleague.errors import LoadError
 from askcolleague.models import AuthorRef, Person
-from askcolleague.people import IdentityResolver, load_people, normalize_name, person_id_for, profile_text
+from askcolleague.indexing.identity import IdentityResolver, load_people, profile_text
+from askcolleague.models import normalize_name, person_id_for
 
 PEOPLE = Path(__file__).parent / "fixtures" / "people"
 

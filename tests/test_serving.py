@@ -18,8 +18,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ROOT  # noqa: E402
 from test_web import browser, free_port, needs_chromium  # noqa: E402,F401
 
-from askcolleague.embedder import FakeEmbedder  # noqa: E402
-from askcolleague.index import build, current_version  # noqa: E402
+from fakes import FakeEmbedder  # noqa: E402
+from askcolleague.indexing.build import build
+from askcolleague.index import current_version  # noqa: E402
 from askcolleague.settings import SETTINGS, Settings  # noqa: E402
 
 TOPICS = [("Laptop requests", "Dana Lee", "Request a laptop in the ServiceDesk portal; delivery takes five days."),
@@ -58,7 +59,7 @@ def fake_index(tmp_path) -> Path:
 
 
 def _serve(index: Path, **overrides):
-    from askcolleague.web import serve
+    from askcolleague.web.app import serve
 
     port = free_port()
     settings = Settings(dict({s.name: s.default for s in SETTINGS}, **overrides))
@@ -170,7 +171,7 @@ def test_concurrent_clients_get_every_answer(fake_index):
 
 
 def test_queue_settings(fake_index):
-    from askcolleague import web
+    from askcolleague.web import app as web
 
     defaults = {s.name: s.default for s in SETTINGS}
     extractive = web.create_app(fake_index, Settings(defaults))

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from askcolleague.cli import cli
 from askcolleague.errors import ConfigError
-from askcolleague.users import Users, add_user, create_token, load_users, revoke_token, token_hash, token_id
-from askcolleague.websecurity import LoginLimiter, bearer_token
+from askcolleague.web.auth import Users, add_user, create_token, load_users, revoke_token, token_hash, token_id
+from askcolleague.web.guard import LoginLimiter, bearer_token
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_revoke_wrong_and_malformed_tokens_are_refused(users_file):
 
 
 def test_a_new_password_keeps_tokens_and_a_removed_user_loses_them(users_file):
-    from askcolleague.users import remove_user
+    from askcolleague.web.auth import remove_user
 
     _, token = create_token(users_file, "sam")
     add_user(users_file, "sam", "new-pw", replace=True)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from askcolleague.cli import cli
 from askcolleague.errors import ConfigError
-from askcolleague.users import Users, add_user, hash_password, load_users, remove_user, verify_password
+from askcolleague.web.auth import Users, add_user, hash_password, load_users, remove_user, verify_password
 
 H = hash_password("correct horse", n=2**10)  # a cheap hash for loader tests
 
@@ -140,7 +140,7 @@ def test_cli_users_add_list_remove(tmp_path):
 
 
 def test_cli_warns_about_an_unknown_person(tmp_path, fake_embedder):
-    from askcolleague.index import build
+    from askcolleague.indexing.build import build
 
     kb = tmp_path / "kb"
     kb.mkdir()
@@ -167,7 +167,7 @@ class _Clock:
 
 def _served(tmp_path):
     """A users file with dana and sam, read by Users with a fake clock and a list for its log lines."""
-    from askcolleague.users import Users
+    from askcolleague.web.auth import Users
 
     path = tmp_path / "users.yaml"
     path.write_text(yaml.safe_dump([{"username": "dana", "password_hash": H}, {"username": "sam", "password_hash": H}]))

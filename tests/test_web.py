@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ROOT, copy_tree  # noqa: E402
 from llm_server import ScriptedLLM  # noqa: E402
 
-from askcolleague.web import (  # noqa: E402
-    _stream, answer_markdown, highlight, people_html, rewrite_query, safe_url, sources_html,
-)
+from askcolleague.web.app import _stream
+from askcolleague.web.render import answer_markdown, highlight, people_html, safe_url, sources_html
+from askcolleague.web.followup import rewrite_query
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -99,7 +99,7 @@ def test_rendering_escapes_everything_from_documents():
 
 
 def test_unsupported_marks_cover_their_sentence():
-    from askcolleague.web import _unsupported_spans
+    from askcolleague.web.render import _unsupported_spans
 
     def marked(text):
         return [text[a:b] for a, b, _ in _unsupported_spans(text)]
@@ -145,7 +145,7 @@ def web_index(demo_index, tmp_path_factory) -> Path:
 def _serve(index: Path, settings=None):
     """serve() in this process on a free port, with default settings unless given (no ASKCOLLEAGUE_* leaks in)."""
     from askcolleague.settings import SETTINGS, Settings
-    from askcolleague.web import serve
+    from askcolleague.web.app import serve
 
     port = free_port()
     demo = serve(index, port=port, block=False, settings=settings or Settings({s.name: s.default for s in SETTINGS}))
@@ -299,8 +299,8 @@ def test_abstention_shows_who_to_ask(app_url, browser):
 @pytest.mark.browser
 @needs_chromium
 def test_document_html_is_shown_as_text(tmp_path, browser):
-    from askcolleague.embedder import get_embedder
-    from askcolleague.index import build
+    from askcolleague.embed import get_embedder
+    from askcolleague.indexing.build import build
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

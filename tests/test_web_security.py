@@ -14,10 +14,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_web import CHROMIUM, CHROMIUM_ARGS, DESKTOP, free_port, needs_chromium  # noqa: E402
 
-from askcolleague.embedder import FakeEmbedder  # noqa: E402
-from askcolleague.index import build  # noqa: E402
+from fakes import FakeEmbedder  # noqa: E402
+from askcolleague.indexing.build import build  # noqa: E402
 from askcolleague.settings import SETTINGS, Settings  # noqa: E402
-from askcolleague.users import add_user, hash_password  # noqa: E402
+from askcolleague.web.auth import add_user, hash_password  # noqa: E402
 
 PASSWORDS = {"fay": "fay-pw-1", "paul": "paul-pw-2"}
 SECRET_Q = "What is the secret budget for Project Walrus?"
@@ -66,7 +66,7 @@ def _settings(**overrides) -> Settings:
 
 
 def _serve(index: Path, **overrides):
-    from askcolleague.web import serve
+    from askcolleague.web.app import serve
 
     port = free_port()
     demo = serve(index, port=port, block=False, settings=_settings(**overrides))
@@ -206,8 +206,8 @@ def test_another_users_api_event_is_refused(app):
 def test_handlers_refuse_state_of_another_user(kb):
     """Defence in depth: even without the guard in front, respond/on_like never read a conversation
     state that another user's turns are in (each turn records its user)."""
-    from askcolleague.users import Users
-    from askcolleague.web import _auth, create_app
+    from askcolleague.web.auth import Users
+    from askcolleague.web.app import _auth, create_app
 
     index, users_file = kb
     users = Users(users_file)
@@ -272,7 +272,7 @@ def test_failed_logins_are_limited(kb, capfd):
 
 
 def test_login_limiter_backoff_window_and_parallel_guesses():
-    from askcolleague.websecurity import LoginLimiter
+    from askcolleague.web.guard import LoginLimiter
 
     now = [1000.0]
     logs = []
@@ -357,7 +357,7 @@ def test_api_bounds_long_passages(long_app):
     from gradio_client import Client
 
     from askcolleague.schema import ANSWER_SCHEMA
-    from askcolleague.web import MAX_PASSAGE_CHARS, MAX_SENTENCE_CHARS
+    from askcolleague.answer.bounds import MAX_PASSAGE_CHARS, MAX_SENTENCE_CHARS
 
     r = Client(long_app + "/", verbose=False).predict("Where does the nightly backup job write its log?",
                                                       api_name="/ask")
@@ -370,7 +370,8 @@ def test_api_bounds_long_passages(long_app):
 
 
 def test_passage_rendering_is_bounded():
-    from askcolleague.web import PAGE_PASSAGE_CHARS, SHOWN_CHARS, bound_answer, passage_html
+    from askcolleague.answer.bounds import PAGE_PASSAGE_CHARS, SHOWN_CHARS, bound_answer
+    from askcolleague.web.render import passage_html
 
     text = "word " * 30_000 + "The key sentence is here. " + "more " * 30_000
     short, more = passage_html(text, ["The key sentence is here."])
@@ -391,7 +392,7 @@ def test_passage_rendering_is_bounded():
 def test_long_passage_keeps_the_page_responsive(long_app):
     from playwright.sync_api import sync_playwright
 
-    from askcolleague.web import PAGE_PASSAGE_CHARS, SHOWN_CHARS
+    from askcolleague.answer.bounds import PAGE_PASSAGE_CHARS, SHOWN_CHARS
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -81,7 +81,7 @@ def _report(report, as_json: bool, strict: bool) -> None:
 @_json_option
 def index_build(sources, people, index, rebuild, strict, wait, model, quiet, as_json) -> None:
     """Index SOURCES (folders, files, exports); with none, those in ingest/sources.yaml."""
-    from .index import build
+    from .indexing.build import build
 
     settings = _settings(model=model)
     report = build(list(sources), _index_path(index, settings), list(people), settings=settings,
@@ -97,7 +97,7 @@ def index_build(sources, people, index, rebuild, strict, wait, model, quiet, as_
 @_json_option
 def index_update(index, strict, wait, quiet, as_json) -> None:
     """Re-read the index's sources; embed only new or changed files/threads, drop deleted ones."""
-    from .index import build
+    from .indexing.build import build
 
     settings = _settings()
     report = build(None, _index_path(index, settings), settings=settings, update=True, wait=wait,
@@ -148,7 +148,7 @@ def index_status(index, as_json) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def forget_cmd(person, index, with_content, yes) -> None:
     """Remove PERSON's profile (and with --with-content what they wrote) from the index, for good."""
-    from .index import forget
+    from .indexing.forget import forget
 
     settings = _settings()
     path = _index_path(index, settings)
@@ -315,7 +315,7 @@ def eval_cmd(index, suite, beir, modes, k, out, abstain_threshold, check, use_ll
 def serve_cmd(index, host, port, no_mcp) -> None:
     """Serve the web chat, its API and the MCP tools (streamable HTTP at /gradio_api/mcp/); an index
     folder without an index gets the demo corpus built first."""
-    from .web import serve
+    from .web.app import serve
 
     settings = _settings()
     serve(_index_path(index, settings), host=host, port=port, settings=settings, mcp=not no_mcp)
@@ -331,7 +331,7 @@ def serve_cmd(index, host, port, no_mcp) -> None:
 def mcp_cmd(index, as_person, user, users_file) -> None:
     """Speak MCP on stdin/stdout for desktop agents (Claude Desktop, Cursor, VS Code): the tools ask,
     search, find_people and get_passage. Without --as or --user, only passages without groups are used."""
-    from .mcp_server import run_stdio
+    from .integrations.mcp import run_stdio
 
     settings = _settings()
     run_stdio(_index_path(index, settings), settings=settings, as_person=as_person, user=user, users_file=users_file)
@@ -385,7 +385,7 @@ def _users_path(users_file: Path | None) -> Path:
 @click.option("--replace", is_flag=True, help="Change the password and person of an existing user.")
 def users_add(username, person, users_file, index, password_stdin, replace) -> None:
     """Add USERNAME to the users file, asking for the password (hashed with scrypt; never stored)."""
-    from .users import add_user
+    from .web.auth import add_user
 
     path = _users_path(users_file)
     if password_stdin:
@@ -403,7 +403,7 @@ def users_add(username, person, users_file, index, password_stdin, replace) -> N
 def _check_person(person: str, index: Path | None) -> None:
     """Warn when the index does not know the person (the user would then see only public passages)."""
     from .index import Index, current_version
-    from .retrieval import Retriever
+    from .search import Retriever
 
     settings = _settings()
     path = _index_path(index, settings)
@@ -427,7 +427,7 @@ def _check_person(person: str, index: Path | None) -> None:
 def users_list(users_file, as_json) -> None:
     """List the users of the users file, the person each answers as, and their API tokens by id and
     creation date (never a hash or a token)."""
-    from .users import load_users
+    from .web.auth import load_users
 
     rows = [{"username": u.username, "person": u.person,
              **({"tokens": [{"id": t["id"], "created": t["created"]} for t in u.tokens]} if u.tokens else {})}
@@ -448,7 +448,7 @@ def users_list(users_file, as_json) -> None:
 def users_token(username, revoke, users_file) -> None:
     """Create an API token for USERNAME (for the gradio API and MCP: `Authorization: Bearer <token>`),
     printed once as the last line; only its hash is stored. With --revoke ID, revoke one instead."""
-    from .users import create_token, revoke_token
+    from .web.auth import create_token, revoke_token
 
     path = _users_path(users_file)
     if revoke:
@@ -466,7 +466,7 @@ def users_token(username, revoke, users_file) -> None:
 @_users_file_option
 def users_remove(username, users_file) -> None:
     """Remove USERNAME from the users file; a running server refuses their next request."""
-    from .users import remove_user
+    from .web.auth import remove_user
 
     path = _users_path(users_file)
     remove_user(path, username)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -187,3 +188,47 @@ class SourceError:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+# -- person identity keys (shared by the loaders, identity resolution, the store and the answers)
+_HONORIFICS = {"dr", "mr", "mrs", "ms", "mx", "prof"}
+
+
+def normalize_name(name: str) -> str:
+    """A name's matching key: "Lee, Dr. José  Álvarez-Ruiz" → "jose alvarez ruiz lee".
+
+    Accents are stripped (NFKD), case is folded, "Last, First" (exactly one comma) becomes
+    "First Last", apostrophes are dropped, other punctuation and runs of whitespace become one
+    space, and one leading honorific (dr, mr, mrs, ms, mx, prof) is dropped.
+    """
+    s = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)).casefold()
+    last, comma, first = s.partition(",")
+    if comma and "," not in first and last.strip() and first.strip():
+        s = f"{first} {last}"
+    words = re.sub(r"[\W_]+", " ", re.sub(r"['’`]", "", s)).split()
+    if len(words) > 1 and words[0] in _HONORIFICS:
+        words = words[1:]
+    return " ".join(words)
+
+
+def person_id_for(name: str | None = None, email: str | None = None, handle: str | None = None) -> str:
+    """``email:<email>`` when an email is known, else ``name:<normalized name>``, else ``handle:<ns:id>``."""
+    if email:
+        return f"email:{email.strip().lower()}"
+    if name and (key := normalize_name(name) or name.strip().casefold()):
+        return f"name:{key}"
+    if handle:
+        return f"handle:{handle_key(handle)}"
+    return "name:unknown"
+
+
+def split_handle(handle: str) -> tuple[str, str]:
+    """``"slack:U123"`` → ``("slack", "U123")``; a handle without a namespace goes under ``"handle"``."""
+    ns, sep, hid = handle.strip().partition(":")
+    if not sep:
+        ns, hid = "handle", ns
+    return ns.strip().lower(), hid.strip().lstrip("@")
+
+
+def handle_key(handle: str) -> str:
+    return ":".join(split_handle(handle)).casefold()

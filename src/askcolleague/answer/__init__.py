@@ -7,8 +7,6 @@ generates and checks an answer with an LLM when one is configured.
 from .assistant import Assistant, LiveAssistant
 from .questions import question_kind, statement_of
 from .result import Answer, Citation, PersonHit, as_seen, cited_authors
-from ..text import content_terms, lexical_overlap, sentences  # (TEMPORARY: until evaluation imports them from text)
-_authors = cited_authors  # (TEMPORARY)
 
 __all__ = ["Assistant", "LiveAssistant", "Answer", "Citation", "PersonHit", "as_seen", "cited_authors",
            "question_kind", "statement_of"]

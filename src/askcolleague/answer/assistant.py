@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ConfigError, ModelMismatchError
-from ..calibration import DEFAULT
+from ..indexing.calibration import DEFAULT
 from ..index import Index, current_version
 from ..models import Person
-from ..retrieval import Filters, Hit, Retriever
+from ..search import Filters, Hit, Retriever
 from ..settings import Settings
 from ..text import STOPWORDS, content_terms
 from .experts import PeopleRanking
@@ -200,7 +200,7 @@ class Assistant(ExtractiveAnswers, PeopleRanking):
     def _llm_answer(self, question, qterms, qvec, hits: list[Hit], mode: str, on_token,
                     groups: list[str] | None = None) -> Answer:
         """Generate with the LLM, check every [n]; fall back to the extractive answer with the reason."""
-        from ..llm import generate  # (the HTTP client loads only when an LLM is configured)
+        from .llm import generate  # (the HTTP client loads only when an LLM is configured)
 
         passages = [dict(h.row, authors=cited_authors(self.index.store, h.row, self.index.store.links_for([h.id]), groups))
                     for h in hits]

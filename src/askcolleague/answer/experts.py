@@ -8,7 +8,7 @@ import time
 
 from ..models import Person
 from ..text import content_terms
-from ..retrieval import Hit
+from ..search import Hit
 from .result import Citation, PersonHit, as_seen
 
 

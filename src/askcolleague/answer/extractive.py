@@ -7,7 +7,7 @@ import math
 import re
 
 from ..models import role_of
-from ..retrieval import Hit
+from ..search import Hit
 from ..text import _norm, _same, answerable_sentence, content_terms, lexical_overlap, restore_start, sentences, table_rows
 from .questions import AGREEMENT, QUANTITY, QUANTITY_QUESTION
 from .result import Answer, Citation, cited_authors

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..people import normalize_name, person_id_for
+from ..models import normalize_name, person_id_for
 from ..models import Person
-from ..retrieval import Hit
+from ..search import Hit
 
 
 @dataclass

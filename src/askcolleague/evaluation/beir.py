@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..embedder import get_embedder
+from ..embed import get_embedder
 from ..errors import ConfigError
-from ..index import Index, build, status
-from ..retrieval import Retriever
+from ..index import Index, status
+from ..indexing.build import build
+from ..search import Retriever
 from ..settings import Settings
 from .metrics import DEPTH, MODES, percentiles, ranked_docs, ranx_eval
 from .report import Report

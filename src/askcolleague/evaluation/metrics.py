@@ -42,7 +42,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..people import normalize_name
+from ..models import normalize_name
 from .suite import Question
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..index import status
-from ..people import normalize_name
+from ..models import normalize_name
 from ..settings import Settings
 from .calibration import Calibration, calibrate_abstention, current_threshold, question_vectors
 from .metrics import (
@@ -90,7 +90,7 @@ def evaluate(assistant, suite: Suite, modes: Iterable[str] = MODES, k: int | Non
         report.index_manifest = status(assistant.index.path)
     except Exception:  # noqa: BLE001 - an index opened some other way: use its manifest
         report.index_manifest = dict(assistant.index.manifest)
-    doc_ids = [r[0] for r in assistant.index.store.db.execute("SELECT doc_id FROM docs")]
+    doc_ids = assistant.index.store.doc_ids()
     report.warnings = suite_warnings(suite, doc_ids, [p.name for p in assistant.index.store.people()])
     report.notes.append("LLM-judged faithfulness and answer relevancy (RAGAS) are not computed: no judge model "
                         "is available offline and each needs several LLM calls per question; citation "

@@ -11,7 +11,7 @@ import yaml
 
 from .. import safeyaml
 from ..errors import ConfigError
-from ..people import normalize_name
+from ..models import normalize_name
 
 
 TYPES = ("answerable", "multi", "people", "attribution", "unanswerable")

@@ -9,8 +9,8 @@ import re
 
 import numpy as np
 
-from .. import llm
-from ..answer import content_terms, lexical_overlap, sentences
+from ..answer import llm
+from ..text import content_terms, lexical_overlap, sentences
 
 
 def _checker_rule():

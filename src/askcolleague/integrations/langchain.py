@@ -9,7 +9,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from ..answer.result import cited_authors
-from ..retrieval import Filters
+from ..search import Filters
 
 
 class AskColleagueRetriever(BaseRetriever):

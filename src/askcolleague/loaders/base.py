@@ -198,3 +198,8 @@ def split_quoted(text: str) -> tuple[str, str]:
             continue
         own.append(line)
     return "\n".join(own).strip(), "\n".join(q for q in quoted).strip()
+
+
+def latest_date(*dates: Any) -> str | None:
+    """The latest of a file's created/modified dates (some tools never update 'modified')."""
+    return max(filter(None, map(norm_date, dates)), default=None)

@@ -14,21 +14,21 @@ import io
 import logging
 import re
 import threading
-import zipfile
-from collections import Counter, defaultdict
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError, MetadataError
-from ..models import Block, Doc
-from .base import check_zip, display, norm_date, read_bytes
+from ..models import Doc
+from .base import latest_date, read_bytes
+from .elements import element_doc
 from .meta import check_keys, fields as _fields, given as _given
 from .meta import read_sidecar, split_people as _people, yaml_mapping as _yaml_mapping
 from . import ocr, office, sheets
 from .encoding import decode, declared_charset
 from .ocr import IMAGE_EXTENSIONS
-from .office import OFFICE_EXTENSIONS
+from .office import OFFICE_EXTENSIONS, docx_pptx
 from .sheets import SHEET_EXTENSIONS
 
 _FORMATS = {".md": "md", ".markdown": "md", ".txt": "txt", ".text": "txt", ".rst": "rst", ".html": "html",
@@ -41,12 +41,9 @@ _META_KEY = re.compile(r"^[ \t]*[\"']?(title|authors?|date|url|tags|groups?)[\"'
 _RST_FIELD = re.compile(r"^:(title|authors?|date|url|tags|groups):[ \t]*(.*)\n?", re.I | re.M)
 _HASH_LINE = re.compile(r"^#+[^#\s]")  # '#channel' at a line start: a heading to Python-Markdown only
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
-_NUMBERED = re.compile(r"^(\d+|[a-zA-Z])[.)]\s")
 _CID = re.compile(r"\(cid:\d+\)")
 _QUOTE = re.compile(r"^(>|On\b.{0,300}\bwrote:\s*(>|$))", re.S)
 _ORIGINAL = re.compile(r"^-{3,}\s*Original Message\s*-{3,}", re.I)
-_SKIP = {"Header", "Footer", "PageBreak", "PageNumber", "Image"}
-_MARKUP = ("md", "html", "rst", "org", "odt", "odp")  # formats whose heading levels are authored, not inferred
 
 
 def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
@@ -70,7 +67,7 @@ def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
     except Exception as e:  # a parser failure on a malformed file
         msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise LoadError(f"could not parse ({msg}); check the file is a valid {fmt} file") from None
-    return [_doc(path, key, fmt, {**meta, **sidecar}, elements)]
+    return [element_doc(path, key, fmt, {**meta, **sidecar}, elements)]
 
 
 # ---------------------------------------------------------------- formats
@@ -83,7 +80,7 @@ def _parse(fmt: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list]
     if fmt == "pdf":
         return _pdf(data)
     if fmt in ("docx", "pptx"):
-        return _office(fmt, data, max_bytes)
+        return docx_pptx(fmt, data, max_bytes)
     if fmt == "eml":
         return _eml(data)
     text, encoding = decode(data, declared=declared_charset(data) if fmt == "html" else None)
@@ -244,47 +241,6 @@ def _html_meta(text: str) -> dict[str, Any]:
     return _fields(raw)
 
 
-def _office(fmt: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list]:
-    try:
-        if not zipfile.is_zipfile(io.BytesIO(data)):
-            raise ValueError
-    except Exception:
-        raise LoadError(f"not a valid {fmt.upper()} file; re-save it") from None
-    # before any parser inflates a member: a few MB of zeros can declare gigabytes
-    check_zip(io.BytesIO(data), max_bytes, fmt.upper(), fix="re-save it, or raise ASKCOLLEAGUE_MAX_FILE_MB")
-    try:
-        if fmt == "docx":
-            import docx
-
-            opened = docx.Document(io.BytesIO(data))
-        else:
-            import pptx
-
-            opened = pptx.Presentation(io.BytesIO(data))
-    except Exception:
-        raise LoadError(f"not a valid {fmt.upper()} file; re-save it") from None
-    props = opened.core_properties
-    meta = _fields({"title": props.title, "authors": _people(props.author), "tags": props.keywords,
-                    "date": _latest(props.created, props.modified)})
-    if fmt == "docx":
-        from unstructured.partition.docx import partition_docx
-
-        return meta, partition_docx(file=io.BytesIO(data), languages=[""])
-    from unstructured.documents.elements import NarrativeText
-    from unstructured.partition.pptx import partition_pptx
-
-    by_slide = defaultdict(list)
-    for el in partition_pptx(file=io.BytesIO(data), languages=[""]):
-        by_slide[el.metadata.page_number].append(el)
-    elements = []
-    for n, slide in enumerate(opened.slides, 1):  # speaker notes after the slide's own text
-        elements += by_slide[n]
-        frame = slide.notes_slide.notes_text_frame if slide.has_notes_slide else None
-        if frame is not None and frame.text.strip():
-            elements.append(NarrativeText(frame.text.strip()))
-    return meta, elements
-
-
 def _eml(data: bytes) -> tuple[dict[str, Any], list]:
     from unstructured.partition.email import partition_email
 
@@ -341,7 +297,7 @@ def _pdf(data: bytes) -> tuple[dict[str, Any], list]:
         raise LoadError("PDF has no text layer (scanned?); OCR it first"
                         + (" (Tesseract found no text on its pages)" if scanned and not ocr.unavailable("x") else ""))
     meta = _fields({"title": info.get("/Title"), "authors": _people(info.get("/Author")),
-                    "date": _latest(info.get("/CreationDate"), info.get("/ModDate")), "tags": info.get("/Keywords")})
+                    "date": latest_date(info.get("/CreationDate"), info.get("/ModDate")), "tags": info.get("/Keywords")})
     if _given(info.get("/Subject")):
         meta["subject"] = info["/Subject"].strip()
     return {**meta, **extra}, elements
@@ -435,82 +391,6 @@ def _sidecar(path: Path) -> dict[str, Any]:
     return read_sidecar(path)[1]
 
 
-def _latest(*dates: Any) -> str | None:
-    """The latest of a file's created/modified dates (some tools never update 'modified')."""
-    return max(filter(None, map(norm_date, dates)), default=None)
-
-
 # ---------------------------------------------------------------- sections
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"\w+", text.lower()))
 
-
-def _names_doc(first: Any, rest: list, title: str | None, fmt: str) -> bool:
-    """Whether a leading heading names the whole document (then it is the title, not a section)."""
-    if title:
-        a, b = _words(first.text), _words(title)
-        return a <= b or b <= a
-    if fmt not in _MARKUP:  # heading levels are guessed: the first heading is the title
-        return True
-    depth = first.metadata.category_depth or 0
-    return not any(e.category == "Title" and (e.metadata.category_depth or 0) <= depth for e in rest)
-
-
-def _table(el: Any) -> str:
-    """A table as one line per row, cells separated by ' | ' (its flat text if no HTML)."""
-    html = el.metadata.text_as_html
-    if not html:
-        return el.text
-    import lxml.html
-
-    rows = (" | ".join(" ".join(c.text_content().split()) for c in tr.xpath("./th|./td"))
-            for tr in lxml.html.fragment_fromstring(html, create_parent=True).iter("tr"))
-    return "\n".join(r for r in rows if r.strip(" |")) or el.text
-
-
-def _doc(path: Path, key: str, fmt: str, meta: dict[str, Any], elements: list) -> Doc:
-    elements = [e for e in elements if e.category not in _SKIP and (e.text or "").strip()]
-    title = meta.get("title")
-    if fmt != "eml" and elements and elements[0].category == "Title" and _names_doc(elements[0], elements[1:], title, fmt):
-        title, elements = title or " ".join(elements[0].text.split()), elements[1:]
-    title = title or re.sub(r"[\s_-]+", " ", display(path.stem)).strip().capitalize() or display(path.name)
-
-    sections: list[tuple[str | None, str | None, list[str]]] = [(None, None, [])]  # (path, parent path, lines)
-    stack: list[tuple[int, str, bool]] = []  # (depth, heading, depth inferred)
-    for el in elements:
-        text = el.text.strip()
-        if el.category == "Title" and fmt != "eml":
-            depth = el.metadata.category_depth
-            if depth is None:  # no depth given: a sibling of the last such heading, under the last known one
-                while stack and stack[-1][2]:
-                    stack.pop()
-                depth = stack[-1][0] + 1 if stack else 0
-            while stack and stack[-1][0] >= depth:
-                stack.pop()
-            parent = " > ".join(h for _, h, _ in stack) or None
-            stack.append((depth, " ".join(text.split()), el.metadata.category_depth is None))
-            sections.append((" > ".join(h for _, h, _ in stack), parent, []))
-        elif el.category == "ListItem":
-            sections[-1][2].append(text if _NUMBERED.match(text) else f"- {text}")
-        else:
-            sections[-1][2].append(_table(el) if el.category == "Table" else text)
-
-    blocks = []
-    for i, (section, parent, lines) in enumerate(sections):
-        nxt = sections[i + 1][0] if i + 1 < len(sections) else None
-        if i and not lines and not (nxt or "").startswith(f"{section} > "):
-            # A heading with nothing under it (a subtitle, a trailing line): a line of its parent section.
-            section, lines = parent, [section[len(parent) + 3:] if parent else section]
-        if lines and blocks and blocks[-1].section == section:
-            blocks[-1].text += "\n" + "\n".join(lines)
-        elif lines:
-            blocks.append(Block(text="\n".join(lines), kind="document", section=section,
-                                authors=list(meta.get("authors", [])), unit_id=f"s{len(blocks)}",
-                                date=meta.get("date")))
-    if not blocks:
-        raise LoadError("no text found; add content or remove the file")
-    extra = {k: v for k, v in meta.items() if k not in ("title", "authors", "date", "url", "tags", "groups")}
-    return Doc(doc_id=key, source=key, title=title, source_type="document", blocks=blocks,
-               authors=list(meta.get("authors", [])), date=meta.get("date"), url=meta.get("url"),
-               tags=meta.get("tags", []), groups=meta.get("groups", []), meta={"format": fmt, **extra})

@@ -18,12 +18,15 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import zipfile
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError
 from ..models import AuthorRef, Doc
-from .base import check_zip, norm_date, read_bytes, split_quoted, warn
+from .base import check_zip, latest_date, norm_date, read_bytes, split_quoted, warn
+from .elements import element_doc
 from .meta import fields, split_people
 
 OFFICE_EXTENSIONS = (".msg", ".odt", ".odp", ".rtf", ".epub", ".org", ".doc", ".ppt")
@@ -33,8 +36,6 @@ MAX_ATTACHMENTS = 100
 
 
 def load(path: Path, key: str, max_bytes: int, depth: int = 0) -> list[Doc]:
-    from .documents import _doc
-
     ext = path.suffix.lower()
     data = read_bytes(path, max_bytes)
     if ext == ".msg":
@@ -43,7 +44,7 @@ def load(path: Path, key: str, max_bytes: int, depth: int = 0) -> list[Doc]:
         return [_epub(path, key, data, max_bytes)]
     if ext in (".doc", ".ppt"):
         meta, elements = _legacy(ext, data, max_bytes)
-        return [_doc(path, key, ext.lstrip("."), meta, elements)]
+        return [element_doc(path, key, ext.lstrip("."), meta, elements)]
     if ext in (".odt", ".odp"):
         meta, elements = _odf(ext, data, max_bytes)
     elif ext == ".rtf":
@@ -52,7 +53,7 @@ def load(path: Path, key: str, max_bytes: int, depth: int = 0) -> list[Doc]:
         meta, elements = _org(data)
     else:
         raise LoadError(f"unsupported document type '{ext}'; convert it to PDF, DOCX or Markdown")
-    return [_doc(path, key, ext.lstrip("."), meta, elements)]
+    return [element_doc(path, key, ext.lstrip("."), meta, elements)]
 
 
 def _title(text: str, depth: int) -> Any:
@@ -202,10 +203,8 @@ def _rtf(data: bytes) -> tuple[dict[str, Any], list]:
         text = rtf_to_text(raw, encoding=encoding, errors="replace")
     except Exception as e:
         raise LoadError(f"could not read the RTF ({type(e).__name__}); re-save it") from None
-    from .documents import _latest
-
     meta = fields({"title": info.get("title"), "authors": split_people(info.get("author") or info.get("operator")),
-                   "date": _latest(dates.get("creatim"), dates.get("revtim")), "tags": info.get("keywords")})
+                   "date": latest_date(dates.get("creatim"), dates.get("revtim")), "tags": info.get("keywords")})
     if encoding != "cp1252":
         meta["encoding"] = encoding
     paras = [p.strip() for p in re.split(r"\n\s*\n|\n", text.replace("\r", "")) if p.strip()]
@@ -465,8 +464,6 @@ def soffice() -> str | None:
 
 
 def _legacy(ext: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list]:
-    from .documents import _office
-
     word = ext == ".doc"
     if not data.startswith(OLE_MAGIC):
         raise LoadError(f"not a {'Word' if word else 'PowerPoint'} 97-2003 file; rename it to its real extension")
@@ -497,6 +494,46 @@ def _legacy(ext: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list
             why = next((ln for ln in line if "javaldx" not in ln), "")[:120]
             raise LoadError(f"LibreOffice could not convert it{f' ({why})' if why else ''}; save it as {ext}x")
         converted = out.read_bytes()
-    meta, elements = _office(target, converted, max_bytes)
+    meta, elements = docx_pptx(target, converted, max_bytes)
     return {**meta, "converted_with": "libreoffice"}, elements
 
+
+def docx_pptx(fmt: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list]:
+    try:
+        if not zipfile.is_zipfile(io.BytesIO(data)):
+            raise ValueError
+    except Exception:
+        raise LoadError(f"not a valid {fmt.upper()} file; re-save it") from None
+    # before any parser inflates a member: a few MB of zeros can declare gigabytes
+    check_zip(io.BytesIO(data), max_bytes, fmt.upper(), fix="re-save it, or raise ASKCOLLEAGUE_MAX_FILE_MB")
+    try:
+        if fmt == "docx":
+            import docx
+
+            opened = docx.Document(io.BytesIO(data))
+        else:
+            import pptx
+
+            opened = pptx.Presentation(io.BytesIO(data))
+    except Exception:
+        raise LoadError(f"not a valid {fmt.upper()} file; re-save it") from None
+    props = opened.core_properties
+    meta = fields({"title": props.title, "authors": split_people(props.author), "tags": props.keywords,
+                    "date": latest_date(props.created, props.modified)})
+    if fmt == "docx":
+        from unstructured.partition.docx import partition_docx
+
+        return meta, partition_docx(file=io.BytesIO(data), languages=[""])
+    from unstructured.documents.elements import NarrativeText
+    from unstructured.partition.pptx import partition_pptx
+
+    by_slide = defaultdict(list)
+    for el in partition_pptx(file=io.BytesIO(data), languages=[""]):
+        by_slide[el.metadata.page_number].append(el)
+    elements = []
+    for n, slide in enumerate(opened.slides, 1):  # speaker notes after the slide's own text
+        elements += by_slide[n]
+        frame = slide.notes_slide.notes_text_frame if slide.has_notes_slide else None
+        if frame is not None and frame.text.strip():
+            elements.append(NarrativeText(frame.text.strip()))
+    return meta, elements

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import LoadError
 from ..models import Doc
-from .base import check_zip, norm_date, read_bytes, warn
+from .base import check_zip, latest_date, norm_date, read_bytes, warn
 from .meta import fields, split_people
 
 SHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".tsv")
@@ -226,10 +226,8 @@ def _csv(data: bytes, ext: str) -> tuple[list[tuple[str, Iterator[list[Any]]]], 
 
 
 def _props(title: Any, creator: Any, modifier: Any, created: Any, modified: Any, keywords: Any = None) -> dict[str, Any]:
-    from .documents import _latest
-
     authors = split_people(creator) if creator else split_people(modifier)
-    return fields({"title": title, "authors": authors, "date": _latest(created, modified), "tags": keywords})
+    return fields({"title": title, "authors": authors, "date": latest_date(created, modified), "tags": keywords})
 
 
 def _xlsx(data: bytes, max_bytes: int) -> tuple[Iterator[tuple[str, Iterator[list[Any]]]], dict[str, Any]]:

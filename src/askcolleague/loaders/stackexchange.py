@@ -24,7 +24,7 @@ from typing import Iterator
 from xml.etree.ElementTree import ParseError
 
 from ..errors import LoadError
-from ..models import AuthorRef, Block, Doc, Person
+from ..models import AuthorRef, Block, Doc, Person, person_id_for
 from .base import check_size, display, norm_date
 from .threads import clean_text, html_to_text, reply_context
 
@@ -239,8 +239,6 @@ def _comments(post: _Post, qid: str, asker: list[AuthorRef], author, title: str,
 def load_users(path: Path, max_bytes: int) -> list[Person]:
     """People profiles of the users who wrote a post or comment in the dump (path: the dump folder,
     its Users.xml, or the .7z)."""
-    from ..people import person_id_for
-
     dump = path.parent if path.is_file() and path.name.lower() == "users.xml" else path
     site, url = _site(dump)
     people = []

@@ -28,10 +28,10 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from . import tools
-from .answer import Assistant, LiveAssistant
-from .errors import AskColleagueError, ConfigError, LoginError
-from .settings import Settings
-from .websecurity import USER_KEY
+from ..answer import Assistant, LiveAssistant
+from ..errors import AskColleagueError, ConfigError, LoginError
+from ..settings import Settings
+from ..web.guard import USER_KEY
 
 Resolve = Callable[[Any], tuple[Assistant, "list[str] | None"]]
 
@@ -228,8 +228,8 @@ def stdio_resolver(live: LiveAssistant, as_person: str | None = None, user: str 
 def run_stdio(index_path: str | Path, settings: Settings | None = None, as_person: str | None = None,
               user: str | None = None, users_file: str | Path | None = None) -> None:
     """Load the index and the model once, check the asker, then speak MCP on stdin/stdout until stdin closes."""
-    from .index import current_version
-    from .users import Users
+    from ..index import current_version
+    from ..web.auth import Users
 
     settings = settings or Settings.load()
     path = Path(index_path)

@@ -37,9 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from . import int8_smooth
-from .embedder import BUNDLED_MODEL_ID, Embedder, SentenceTransformerEmbedder
-from .errors import ConfigError
+from .base import BUNDLED_MODEL_ID, Embedder
+from .torch import SentenceTransformerEmbedder
 
 EXPORT_RECIPE = "askcolleague-onnx-export-1 opset17 mean-pooling-in-graph"
 OPSET = 17

@@ -1,21 +1,19 @@
 """Hybrid retrieval: FAISS dense search and SQLite FTS5 BM25, filtered before ranking, fused by RRF."""
 from __future__ import annotations
 
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .fusion import reciprocal_rank_fusion
-from .index import Index
-from .lexical import bm25_sql_weights
-from .models import SOURCE_TYPES
-from .people import normalize_name
-from .store import visible_sql
+from ..index import Index
+from ..index.bm25 import bm25_sql_weights
+from ..models import SOURCE_TYPES
+from ..text import question_words
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -48,32 +46,7 @@ class Hit:
     ranks: dict[str, int] = field(default_factory=dict)
 
 
-_WORD = re.compile(r"[\w][\w'-]*", re.UNICODE)
-
-
-def question_words(text: str) -> list[str]:
-    """The question's words for BM25: lower-cased, without stopwords, each once (BM25 weighs them)."""
-    words = [w.strip("'-").lower() for w in _WORD.findall(text)]
-    return list(dict.fromkeys(w for w in words if w and w not in STOPWORDS))
-
-
-_SEARCH_THREADS_SET = False
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="askcolleague-bm25")
-
-
-def _one_search_thread() -> None:
-    """One question searches with one OpenMP thread; concurrency comes from concurrent questions.
-
-    On 2 cores with other work running, FAISS's OpenMP threads spin-wait for each other: a flat search
-    over 100k vectors measured 50 ms median (300 ms p95) with 2 threads and 7 ms with 1
-    (bench/bench_memory.py). Set once per process; builds only add vectors, which is unaffected.
-    """
-    global _SEARCH_THREADS_SET
-    if not _SEARCH_THREADS_SET:
-        import faiss
-
-        faiss.omp_set_num_threads(1)
-        _SEARCH_THREADS_SET = True
 
 
 class Retriever:
@@ -83,22 +56,14 @@ class Retriever:
         self.index = index
         self.rrf_k = rrf_k
         self.max_per_doc = max_per_doc
-        self.n = index.faiss.ntotal
+        self.n = len(index.vectors)
         self._visible: dict[tuple[str, ...], np.ndarray] = {}
         self._visible_lock = threading.Lock()
 
     # -- filters ---------------------------------------------------------------------------
     def person_ids(self, person: str) -> list[str]:
         """People matching a name, alias, email or handle (normalised)."""
-        key = normalize_name(person)
-        low = person.strip().lower()
-        out = []
-        for p in self.index.store.people():
-            names = [p.name, *p.aliases]
-            if (low == (p.email or "") or low in {h.lower() for h in p.handles.values()}
-                    or key in {normalize_name(n) for n in names} or low == p.person_id):
-                out.append(p.person_id)
-        return out
+        return self.index.store.person_ids(person)
 
     def visible_mask(self, groups: list[str] | None) -> np.ndarray | None:
         """A boolean mask over chunk ids of what an asker in `groups` may see (None: no access
@@ -108,9 +73,7 @@ class Retriever:
         key = tuple(sorted(set(groups)))
         mask = self._visible.get(key)
         if mask is None:
-            cond, args = visible_sql(list(key))
-            ids = np.fromiter((r[0] for r in self.index.store.db.execute(
-                f"SELECT c.id FROM chunks c WHERE {cond}", args)), dtype=np.int64)
+            ids = self.index.store.visible(list(key))
             mask = np.zeros(self.n, dtype=bool)
             mask[ids[(ids >= 0) & (ids < self.n)]] = True
             with self._visible_lock:
@@ -123,50 +86,14 @@ class Retriever:
         """Ids of chunks passing the filters (None = no filter)."""
         if f is None or f.is_empty():
             return None
-        where, args = [], []
-        if f.source_types:
-            bad = [t for t in f.source_types if t not in SOURCE_TYPES]
-            if bad:
-                raise ConfigError(f"unknown source type {bad[0]!r}; use one of {', '.join(SOURCE_TYPES)}")
-            where.append(f"c.source_type IN ({','.join('?' * len(f.source_types))})")
-            args += f.source_types
-        if f.person:
-            pids = self.person_ids(f.person)
-            if not pids:
-                return np.zeros(0, dtype=np.int64)
-            where.append(f"c.id IN (SELECT chunk FROM chunk_people WHERE role IN ('author','profile') "
-                         f"AND person_id IN ({','.join('?' * len(pids))}))")
-            args += pids
-        if f.since:
-            where.append("substr(c.date, 1, 10) >= ?")
-            args.append(f.since[:10])
-        if f.until:
-            where.append("substr(c.date, 1, 10) <= ?")
-            args.append(f.until[:10])
-        if f.tags:
-            where.append("EXISTS (SELECT 1 FROM json_each(c.tags_json) t WHERE lower(t.value) IN (%s))"
-                         % ",".join("?" * len(f.tags)))
-            args += [t.lower() for t in f.tags]
-        if f.groups is not None:
-            cond, more = visible_sql(f.groups)
-            where.append(cond)
-            args += more
-        q = "SELECT c.id FROM chunks c WHERE " + " AND ".join(where)
-        return np.fromiter((r[0] for r in self.index.store.db.execute(q, args)), dtype=np.int64)
+        bad = [t for t in f.source_types or [] if t not in SOURCE_TYPES]
+        if bad:
+            raise ConfigError(f"unknown source type {bad[0]!r}; use one of {', '.join(SOURCE_TYPES)}")
+        return self.index.store.select(f, self.person_ids(f.person) if f.person else None)
 
     # -- runs ------------------------------------------------------------------------------
     def dense(self, qvec: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        import faiss
-
-        _one_search_thread()
-        if self.n == 0 or (allowed is not None and len(allowed) == 0):
-            return []
-        depth = min(depth, self.n if allowed is None else len(allowed))
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        scores, ids = self.index.faiss.search(qvec.reshape(1, -1).astype(np.float32), depth, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return self.index.vectors.search(qvec, depth, allowed)
 
     def bm25(self, query: str, depth: int, allowed: np.ndarray | None,
              groups: list[str] | None = None) -> list[tuple[int, float]]:
@@ -181,22 +108,7 @@ class Retriever:
 
     def bm25_fts5(self, words: list[str], depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         """BM25 through SQLite FTS5 (indexes built before bm25/ existed, and the tests' reference)."""
-        mq = " OR ".join(f'"{w}"' for w in words)
-        db = self.index.store.db
-        w = bm25_sql_weights()  # text, title, section
-        sql = (f"SELECT rowid, -bm25(chunks_fts, {w}) AS s FROM chunks_fts "
-               f"WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, {w}), rowid LIMIT ?")
-        if allowed is None:
-            return [(int(r), float(s)) for r, s in db.execute(sql, (mq, depth))]
-        ok = set(allowed.tolist())
-        out: list[tuple[int, float]] = []
-        limit = depth * 4
-        while True:  # widen until enough allowed rows are found or the matches run out
-            rows = db.execute(sql, (mq, limit)).fetchall()
-            out = [(int(r), float(s)) for r, s in rows if r in ok][:depth]
-            if len(out) >= depth or len(rows) < limit:
-                return out
-            limit *= 4
+        return self.index.store.bm25_fts5(words, depth, allowed, bm25_sql_weights())
 
     # -- search ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 8, mode: str = "hybrid", filters: Filters | None = None,
@@ -241,14 +153,7 @@ class Retriever:
 
     def cosine(self, qvec: np.ndarray, ids: list[int]) -> dict[int, float]:
         """Cosine similarity of the query to given chunks (vectors are unit length)."""
-        out = {}
-        for i in ids:
-            try:
-                out[i] = float(np.dot(self.index.faiss.reconstruct(int(i)), qvec))
-            except RuntimeError:
-                pass
-        return out
-
+        return self.index.vectors.cosine(qvec, ids)
 
 def diversify_hits(hits: list[Hit], max_per_doc: int) -> list[Hit]:
     """At most `max_per_doc` chunks of one document/thread at the front; the rest keep their order after."""
@@ -262,11 +167,3 @@ def diversify_hits(hits: list[Hit], max_per_doc: int) -> list[Hit]:
         (front if seen[d] <= max_per_doc else back).append(h)
     return front + back
 
-
-STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before
-being below between both but by can could did do does doing down during each few for from further had has
-have having he her here hers herself him himself his how i if in into is it its itself just me more most my
-myself no nor not now of off on once only or other our ours ourselves out over own same she should so some
-such than that the their theirs them themselves then there these they this those through to too under until
-up very was we were what when where which while who whom why will with would you your yours yourself
-yourselves s t don i'm we're it's what's who's""".split())

@@ -71,7 +71,7 @@ def build_prompt(question: str, passages: list[dict], budget: int) -> tuple[list
     Passages are added in order until the budget is spent; the last one is truncated when at least
     MIN_TRUNCATED tokens of it fit. Passage text is HTML-escaped so it cannot close its delimiter.
     """
-    from ._offline import cl100k
+    from .._offline import cl100k
 
     enc = cl100k()
     count = lambda s: len(enc.encode(s, disallowed_special=()))  # noqa: E731
@@ -166,7 +166,7 @@ def _plain(s: str) -> str:
 
 def _no_claim(s: str) -> bool:
     """A lead-in ("Here is what I found:"), a heading, or an honest 'the passages don't say'."""
-    from .text import content_terms
+    from ..text import content_terms
 
     p = _plain(s)
     return (p.endswith(":") and len(p.split()) <= 15) or len(content_terms(p)) <= 1 or bool(_DONT_KNOW.search(p))
@@ -186,7 +186,7 @@ def check(answer: str, given: list[str], embedder, headers: list[str] | None = N
     sentences, and uncited ones that make a claim, are listed and marked in the text with " [unsupported]".
     Falls back (reason set) when the answer is empty, cites no valid passage, or no cited sentence is supported.
     """
-    from .text import content_terms, lexical_overlap, sentences
+    from ..text import content_terms, lexical_overlap, sentences
 
     text = html.unescape(_THINK.sub("", answer)).strip()
     if not text:

@@ -62,13 +62,13 @@ def _probe_vectors(embedder) -> np.ndarray:
     return _PROBES[key]
 
 
-def calibrate(faiss_index, embedder, default: float = DEFAULT) -> dict:
-    """The index's abstention calibration (stored in the manifest): probe statistics and threshold."""
-    if faiss_index.ntotal == 0:
+def calibrate(vectors, embedder, default: float = DEFAULT) -> dict:
+    """The index's abstention calibration (stored in the manifest): probe statistics and threshold.
+    `vectors`: the new version's vector index (index/base.py VectorIndex)."""
+    if len(vectors) == 0:
         return {"method": METHOD, "threshold": default, "probes": 0}
     vecs = _probe_vectors(embedder)
-    scores, _ = faiss_index.search(vecs, 1)
-    best = np.sort(scores[:, 0])
+    best = np.sort(np.array([vectors.search(v, 1)[0][1] for v in vecs], dtype=np.float32))
     q95 = float(np.quantile(best, 0.95))
     threshold = round(max(FLOOR, min(default, q95 + MARGIN)), 4)
     return {"method": METHOD, "threshold": threshold, "default": default, "margin": MARGIN,

@@ -441,8 +441,8 @@ class Guard:
     async def _token_user(self, token: str, addr: str, send) -> str | None:
         """The username of a valid API token; otherwise None, after replying 401 (wrong or revoked),
         429 (too many bad tokens from this address, or for this token id) or 503 (users file broken)."""
-        from .errors import LoginError
-        from .users import token_id
+        from ..errors import LoginError
+        from .auth import token_id
 
         key = f"token:{token_id(token) or '?'}"
         wait = self.limiter.blocked(key, addr)

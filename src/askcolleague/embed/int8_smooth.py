@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 ALPHA_DOWN, ALPHA_OTHER = 0.8, 0.7
 XMAX_FLOOR_PERCENTILE = 50

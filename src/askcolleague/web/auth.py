@@ -19,8 +19,8 @@ from typing import Callable
 
 import yaml
 
-from . import safeyaml
-from .errors import ConfigError, LoginError
+from .. import safeyaml
+from ..errors import ConfigError, LoginError
 
 # scrypt cost: N=2^15, r=8, p=1 takes ~0.1 s and 32 MiB per check on one core of a small server.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1

@@ -5,21 +5,19 @@ import copy
 import csv
 import io
 import json
-import re
-import unicodedata
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import LoadError
-from .loaders.base import DEFAULT_MAX_BYTES, read_text
-from .models import AuthorRef, Person
+from ..errors import LoadError
+from ..loaders.base import DEFAULT_MAX_BYTES, read_text
+from ..loaders.stackexchange import load_users
+from ..models import AuthorRef, Person, handle_key, normalize_name, person_id_for, split_handle
 
 _TEXT_FIELDS = ("name", "email", "title", "team", "location", "bio", "url")
 _LIST_FIELDS = ("expertise", "aliases", "groups")
-_HONORIFICS = {"dr", "mr", "mrs", "ms", "mx", "prof"}
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -32,8 +30,6 @@ def load_people(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Person]:
     path = Path(path)
     suffix = path.suffix.lower()
     if path.name.lower() == "users.xml" or suffix == ".7z":  # a Stack Exchange dump's users
-        from .loaders.stackexchange import load_users
-
         return load_users(path, max_bytes)
     if suffix not in (".yaml", ".yml", ".json", ".csv"):
         raise LoadError(f"unsupported people file type {suffix or '(none)'!r}; use .yaml, .json or .csv")
@@ -43,7 +39,7 @@ def load_people(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Person]:
 
 
 def _parse(text: str, suffix: str) -> Any:
-    from . import safeyaml
+    from .. import safeyaml
 
     try:
         if suffix == ".json":
@@ -124,46 +120,6 @@ def _handles(v: Any, n: int) -> dict[str, str]:
 
 
 # -- names and ids -----------------------------------------------------------------------------
-def normalize_name(name: str) -> str:
-    """A name's matching key: "Lee, Dr. José  Álvarez-Ruiz" → "jose alvarez ruiz lee".
-
-    Accents are stripped (NFKD), case is folded, "Last, First" (exactly one comma) becomes
-    "First Last", apostrophes are dropped, other punctuation and runs of whitespace become one
-    space, and one leading honorific (dr, mr, mrs, ms, mx, prof) is dropped.
-    """
-    s = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)).casefold()
-    last, comma, first = s.partition(",")
-    if comma and "," not in first and last.strip() and first.strip():
-        s = f"{first} {last}"
-    words = re.sub(r"[\W_]+", " ", re.sub(r"['’`]", "", s)).split()
-    if len(words) > 1 and words[0] in _HONORIFICS:
-        words = words[1:]
-    return " ".join(words)
-
-
-def person_id_for(name: str | None = None, email: str | None = None, handle: str | None = None) -> str:
-    """``email:<email>`` when an email is known, else ``name:<normalized name>``, else ``handle:<ns:id>``."""
-    if email:
-        return f"email:{email.strip().lower()}"
-    if name and (key := normalize_name(name) or name.strip().casefold()):
-        return f"name:{key}"
-    if handle:
-        return f"handle:{_handle_key(handle)}"
-    return "name:unknown"
-
-
-def _split_handle(handle: str) -> tuple[str, str]:
-    """``"slack:U123"`` → ``("slack", "U123")``; a handle without a namespace goes under ``"handle"``."""
-    ns, sep, hid = handle.strip().partition(":")
-    if not sep:
-        ns, hid = "handle", ns
-    return ns.strip().lower(), hid.strip().lstrip("@")
-
-
-def _handle_key(handle: str) -> str:
-    return ":".join(_split_handle(handle)).casefold()
-
-
 # -- identity resolution -----------------------------------------------------------------------
 class IdentityResolver:
     """Links authors (AuthorRef) to people: profiles first, then authors discovered in sources.
@@ -205,13 +161,13 @@ class IdentityResolver:
 
     def resolve(self, ref: AuthorRef) -> Person:
         email = (ref.email or "").strip().lower() or None
-        handle = _handle_key(ref.handle) if ref.handle else None
+        handle = handle_key(ref.handle) if ref.handle else None
         p = (email and self._by_email.get(email)) or (handle and self._by_handle.get(handle)) \
             or self._name_match(ref.name, email, handle)
         if p is None:
             p = Person(name=ref.name or email or ref.handle or "unknown", email=email, has_profile=False)
             if ref.handle:
-                ns, hid = _split_handle(ref.handle)
+                ns, hid = split_handle(ref.handle)
                 p.handles[ns] = hid
             self._add(p, person_id_for(ref.name, email, ref.handle))
             if not ref.name:
@@ -233,7 +189,7 @@ class IdentityResolver:
         if p.email:
             self._by_email.setdefault(p.email.lower(), p)
         for ns, hid in p.handles.items():
-            self._by_handle.setdefault(_handle_key(f"{ns}:{hid}"), p)
+            self._by_handle.setdefault(handle_key(f"{ns}:{hid}"), p)
         for alias in [p.name, *p.aliases]:
             self._index_name(alias, p)
 
@@ -256,7 +212,7 @@ class IdentityResolver:
         if email and not p.email:
             p.email = email
         if raw:
-            p.handles.setdefault(*_split_handle(raw))
+            p.handles.setdefault(*split_handle(raw))
         if name and p.person_id in self._unnamed:
             p.name = name
             self._unnamed.discard(p.person_id)
@@ -270,7 +226,7 @@ def _compatible(p: Person, email: str | None, handle: str | None) -> bool:
         return False
     if handle:
         ns = handle.partition(":")[0]
-        known = {_handle_key(f"{k}:{v}") for k, v in p.handles.items() if k.casefold() == ns}
+        known = {handle_key(f"{k}:{v}") for k, v in p.handles.items() if k.casefold() == ns}
         return not known or handle in known
     return True
 

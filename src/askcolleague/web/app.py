@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import html
 import queue
-import re
 import sys
 import threading
 from pathlib import Path
@@ -14,23 +12,25 @@ from typing import Any, Iterator
 import gradio as gr
 from starlette.middleware import Middleware
 
-from .answer import Assistant, LiveAssistant
-from .bounds import (  # noqa: F401: re-exported (they live in bounds.py, shared with the MCP tools)
-    ELLIPSIS, MAX_PASSAGE_CHARS, MAX_SENTENCE_CHARS, PAGE_PASSAGE_CHARS, SHOWN_CHARS, _clip_answer, _find, _spans,
-    bound_answer, clip, clip_passage, window,
-)
-from .errors import AskColleagueError, LoginError
-from .feedback import FeedbackStore
-from .index import build, current_version
-from .models import SOURCE_TYPES
-from .retrieval import STOPWORDS
-from .settings import Settings
-from .store import visible_sql
-from .tools import visible_groups
-from .users import Users
-from .websecurity import Guard
+from ..answer import Assistant, LiveAssistant
+from ..answer.bounds import PAGE_PASSAGE_CHARS, bound_answer, clip
+from ..errors import AskColleagueError, LoginError
+from ..feedback import FeedbackStore
+from ..index import current_version
+from ..indexing.build import build
+from ..integrations.tools import visible_groups
+from ..models import SOURCE_TYPES
+from ..settings import Settings
+from .auth import Users
+from .followup import rewrite_query
+from .guard import Guard
+from .render import answer_markdown, header_html, md, people_html, sources_html, status_line
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository (src/askcolleague/web.py)
+ASSETS = Path(__file__).parent / "assets"
+CSS = (ASSETS / "style.css").read_text(encoding="utf-8")
+# Runs once per page: [n] links scroll to (and open) their passage; "wrong source" buttons report.
+JS_SOURCES = (ASSETS / "sources.js").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[3]  # the repository (src/askcolleague/web/app.py)
 
 # Queue: the chat and the API share the concurrency group "assistant". An extractive answer is
 # CPU-bound, but each question embeds with one ONNX thread and searches with one FAISS thread (BM25
@@ -45,255 +45,6 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository (src/askcolleague/w
 CONCURRENCY = 2
 LLM_CONCURRENCY = 4
 QUEUE_MAX_SIZE = 64
-
-# ------------------------------------------------------------------------------------------
-# follow-up questions
-
-FOLLOW_UP_WORDS = frozenset(
-    "it its that this these those they them their theirs there he him his she her hers one ones same such".split())
-CONTINUATION = re.compile(r"\s*(?:and|also|but|so|then|or|what about|how about)\b", re.I)
-# words of a question that say how it is asked, not what about: not carried into a follow-up
-QUESTION_FILLER = frozenset("long much many often must need needs get got make tell know please new use used "
-                            "happen happens okay ok".split())
-MIN_CONTENT_WORDS = 6
-MAX_CARRIED = 8
-_WORD = re.compile(r"[A-Za-z0-9][\w'+#.-]*[A-Za-z0-9+#]|[A-Za-z0-9]")
-
-
-def content_words(text: str) -> list[str]:
-    """The words of a question that are not stopwords, in order, once each (original case)."""
-    out: dict[str, str] = {}
-    for w in _WORD.findall(text):
-        if w.lower() not in STOPWORDS and w.lower() not in out:
-            out[w.lower()] = w
-    return list(out.values())
-
-
-def rewrite_query(question: str, previous: list[str]) -> str:
-    """The query to search for `question`, given the earlier queries of the conversation (oldest first).
-
-    Rule: a question is a follow-up when there is an earlier query, it has fewer than 6 content
-    (non-stop) words, and it either refers back (it, that, this, they, them, those, there, he, she,
-    his, her, their, one, ...), starts with a continuation (and, also, but, so, then, or, what about,
-    how about) or has at most one content word. A follow-up gets the previous query's content words
-    that it lacks appended (at most 8; not question fillers such as "long", "must", "need"). The
-    previous query is itself already rewritten, so a chain of follow-ups keeps its topic. Anything
-    else is searched as asked.
-    """
-    q = " ".join(question.split())
-    if not previous or not q:
-        return q
-    words = content_words(q)
-    if len(words) >= MIN_CONTENT_WORDS:
-        return q
-    refers = bool({w.lower() for w in re.findall(r"[A-Za-z']+", q)} & FOLLOW_UP_WORDS)
-    if not (refers or CONTINUATION.match(q) or len(words) <= 1):
-        return q
-    have = {w.lower() for w in words}
-    carried = [w for w in content_words(previous[-1])
-               if w.lower() not in have and w.lower() not in QUESTION_FILLER][:MAX_CARRIED]
-    return f"{q} {' '.join(carried)}" if carried else q
-
-
-# ------------------------------------------------------------------------------------------
-# rendering: every document-derived string goes through esc() (HTML) or md() (chat Markdown)
-
-def esc(s: Any) -> str:
-    return html.escape("" if s is None else str(s), quote=True)
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:])")
-
-
-def md(s: Any) -> str:
-    """Text for a Markdown message: HTML-escaped, and Markdown punctuation backslash-escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape("" if s is None else str(s), quote=False))
-
-
-def safe_url(url: str | None) -> str | None:
-    """An http(s) or mailto link, escaped; None for anything else (javascript:, data:, chat handles)."""
-    u = (url or "").strip()
-    return esc(u) if re.match(r"(?i)(https?://|mailto:)[^\s]+$", u) else None
-
-
-def _link(text_html: str, url: str | None, cls: str = "") -> str:
-    href = safe_url(url)
-    c = f' class="{cls}"' if cls else ""
-    return f'<a{c} href="{href}" target="_blank" rel="noopener noreferrer">{text_html}</a>' if href else text_html
-
-
-def _marked(text: str, spans: list[tuple[int, int]], lo: int, hi: int, tag: str = "mark") -> str:
-    """Escaped text[lo:hi], with the parts of `spans` inside it wrapped in <mark>."""
-    out, pos = [], lo
-    for a, b in spans:
-        a, b = max(a, lo), min(b, hi)
-        if a >= b:
-            continue
-        out += [esc(text[pos:a]), f"<{tag}>", esc(text[a:b]), f"</{tag}>"]
-        pos = b
-    out.append(esc(text[pos:hi]))
-    return "".join(out)
-
-
-def highlight(text: str, sentences: list[str], tag: str = "mark") -> str:
-    """Escaped `text` with each of `sentences` (matched across whitespace) wrapped in <mark>."""
-    return _marked(text, _spans(text, sentences), 0, len(text), tag)
-
-
-def passage_html(text: str, sentences: list[str]) -> tuple[str, str]:
-    """(the passage text of a source card, its "Show more" button or ""): at most SHOWN_CHARS
-    around the first highlighted sentence, and, behind the button, at most PAGE_PASSAGE_CHARS."""
-    spans = _spans(text, sentences)
-    n = len(text)
-    a, b = window(text, spans, SHOWN_CHARS)
-    if (a, b) == (0, n):
-        return f'<div class="ac-text">{_marked(text, spans, 0, n)}</div>', ""
-
-    def part(lo: int, hi: int) -> str:
-        return (ELLIPSIS if lo else "") + _marked(text, spans, lo, hi) + (ELLIPSIS if hi < n else "")
-
-    fa, fb = window(text, spans, PAGE_PASSAGE_CHARS)
-    note = "" if (fa, fb) == (0, n) else (
-        f'<div class="ac-cut">Showing {fb - fa:,} of the passage\'s {n:,} characters; '
-        "open the original for the rest.</div>")
-    more = fb - fa - (b - a)
-    return (f'<div class="ac-text ac-short">{part(a, b)}</div>'
-            f'<div class="ac-text ac-full" hidden>{part(fa, fb)}{note}</div>',
-            f'<button class="ac-more" type="button" data-more="Show more ({more:,} characters)">'
-            f'Show more ({more:,} characters)</button>')
-
-
-def _day(date: str | None) -> str:
-    return (date or "")[:10]
-
-
-_UNSUPPORTED = re.compile(r"\s*\[unsupported\]")  # the checker's mark after a sentence (llm.UNSUPPORTED_MARK)
-_BOUNDARY = re.compile(r"[.!?](?:\s*\[\d+\])*\s+|\[unsupported\]\s*|\n+")
-
-
-def _unsupported_spans(text: str) -> list[tuple[int, int, int]]:
-    """(sentence start, sentence end, mark end) of each sentence the checker marked [unsupported]."""
-    spans = []
-    for m in _UNSUPPORTED.finditer(text):
-        body = re.sub(r"(?:\s*\[\d+\])*\s*[.!?]?(?:\s*\[\d+\])*$", "", text[:m.start()])
-        spans.append((max((b.end() for b in _BOUNDARY.finditer(body)), default=0), m.start(), m.end()))
-    return spans
-
-
-def answer_markdown(ans: dict, turn: int) -> str:
-    """The chat message of an answer: escaped text, [n] markers linked to the sources panel."""
-    text = ans["answer"] or ""
-    cited = {c["n"] for c in ans["citations"]}
-
-    def piece(s: str) -> str:
-        out = []
-        for part in re.split(r"(\[\d+\])", s):
-            m = re.fullmatch(r"\[(\d+)\]", part)
-            if m and int(m.group(1)) in cited:
-                out.append(f'<a class="ac-cite" href="#src-{turn}-{m.group(1)}">[{m.group(1)}]</a>')
-            else:
-                out.append(md(part))
-        return "".join(out)
-
-    out, pos = [], 0
-    for a, b, end in _unsupported_spans(text):
-        out += [piece(text[pos:a]), '<span class="ac-unsupported" title="Not supported by the cited passages">',
-                piece(text[a:b]), ' <span class="ac-badge">unsupported</span></span>']
-        pos = end
-    out.append(piece(text[pos:]))
-    body = "".join(out)
-    if ans.get("unsupported_sentences"):
-        body += "\n\n*Sentences marked unsupported are not backed by the passages they cite.*"
-    if ans.get("fallback_reason"):
-        body += f"\n\n*Extractive answer ({md(ans['fallback_reason'])}).*"
-    if ans["abstained"]:
-        body += "\n\n*The **Who to ask** panel lists them, with what they wrote.*"
-    return body
-
-
-def sources_html(turns: list[dict]) -> str:
-    """The sources panel: the cited passages of every answer, newest first; older answers folded."""
-    if not any(t["answer"] for t in turns):
-        return '<div class="ac-empty">The sources of each answer appear here: click a [n] to open its passage.</div>'
-    out = []
-    last = max((t for t, tr in enumerate(turns) if tr["answer"]), default=-1)
-    for t in range(last, -1, -1):
-        ans = turns[t]["answer"]
-        if not ans:
-            continue
-        latest = t == last
-        cards = []
-        for c in ans["citations"]:
-            authors = ", ".join(_link(esc(a["name"]), a.get("url")) for a in c["authors"]) or "unknown author"
-            meta = " · ".join(x for x in (authors, esc(_day(c["date"])), esc(c["source_type"])) if x)
-            orig = _link("open original ↗", c.get("url"), "ac-orig")
-            section = f' <span class="ac-section">› {esc(clip(c["section"]))}</span>' if c.get("section") else ""
-            snippet = " … ".join(esc(clip(h, 300)) for h in c["highlights"][:1])
-            text_html, more = passage_html(c["text"] or "", c["highlights"])
-            cards.append(
-                f'<details class="ac-src" id="src-{t}-{c["n"]}" data-chunk="{esc(c["chunk_id"])}">'
-                f'<summary><span class="ac-n">[{c["n"]}]</span> <span class="ac-title">{esc(clip(c["title"]))}</span>'
-                f'{section}<div class="ac-meta">{meta}</div>'
-                + (f'<div class="ac-snippet">“{snippet}”</div>' if snippet else "") + "</summary>"
-                + text_html +
-                f'<div class="ac-actions">{more}{orig if orig.startswith("<a") else ""}'
-                f'<button class="ac-wrong" data-turn="{t}" data-n="{c["n"]}" '
-                f'title="Report that this passage does not support the answer">⚑ Wrong source</button></div>'
-                "</details>")
-        if not cards:
-            cards.append('<div class="ac-empty">No passage cited.</div>')
-        q = esc(clip(turns[t]["question"]))
-        out.append(f'<details class="ac-turn" {"open" if latest else ""}><summary class="ac-q">'
-                   f'{"Sources" if latest else "Earlier"}: “{q}”</summary>{"".join(cards)}</details>')
-    return "".join(out)
-
-
-def _cite_links(text_html: str, turn: int | None) -> str:
-    """[n] markers in escaped text, linked to the sources panel of answer `turn`."""
-    if turn is None:
-        return text_html
-    return re.sub(r"\[(\d+)\]", lambda m: f'<a class="ac-cite" href="#src-{turn}-{m.group(1)}">[{m.group(1)}]</a>', text_html)
-
-
-def people_html(turn: int | None, ans: dict | None) -> str:
-    """The who-to-ask panel: a card per person, with the passages they wrote as the reason."""
-    if ans is None:
-        return '<div class="ac-empty">People who wrote about your question appear here.</div>'
-    head = ('<div class="ac-abstain">No answer in the knowledge base. Ask them:</div>' if ans["abstained"] else "")
-    if not ans["people"]:
-        return head + '<div class="ac-empty">Nobody found.</div>'
-    cards = []
-    for p in ans["people"]:
-        role = " · ".join(esc(clip(x)) for x in (p.get("title"), p.get("team")) if x)
-        why = []
-        for e in p["evidence"]:
-            n = f'<a class="ac-cite" href="#src-{turn}-{e["n"]}">[{e["n"]}]</a> ' if e.get("n") else ""
-            why.append(f'<li>{n}{esc(clip(e["title"]))} <span class="ac-type">{esc(e.get("source_type"))}</span></li>')
-        contact = _link("contact ↗", p.get("url"), "ac-contact")
-        cards.append(
-            f'<div class="ac-person"><div class="ac-prow"><span class="ac-pname">{esc(clip(p["name"]))}</span>'
-            + (contact if contact.startswith("<a") else "") + "</div>"
-            + (f'<div class="ac-role">{role}</div>' if role else "")
-            + ("" if p.get("has_profile", True) else '<div class="ac-role">no profile in the people directory</div>')
-            + (f'<div class="ac-reason">Why: {_cite_links(esc(p["reason"]), turn)}</div>' if p.get("reason") else "")
-            + f'<div class="ac-why">Wrote:<ul>{"".join(why)}</ul></div></div>')
-    return head + "".join(cards)
-
-
-def status_line(m: dict, counts: dict | None = None) -> str:
-    """One line about an index version, from its manifest: counts (or the given ones), model, build time."""
-    c = counts if counts is not None else m.get("counts", {})
-    model = m.get("model", {}).get("id", "?").split("/")[-1]
-    built = (m.get("built_at") or "?").replace("T", " ")[:16]
-    return (f"{c.get('documents', 0)} documents · {c.get('chunks', 0)} passages · {c.get('people', 0)} people · "
-            f"model {model} · index built {built} UTC")
-
-
-def header_html(m: dict, counts: dict | None = None) -> str:
-    """The page header, with the status line of the index version that answered last."""
-    return ('<div class="ac-head"><h1>askcolleague</h1><span>Answers from company knowledge, with their '
-            'sources and who to ask.</span></div><div class="ac-status">' + esc(status_line(m, counts)) + "</div>")
-
 
 # ------------------------------------------------------------------------------------------
 # the assistant, once per process; who may see what
@@ -385,130 +136,19 @@ def _stream(asst: Assistant, query: str, kw: dict) -> Iterator[tuple[str | None,
     yield None, box["answer"]
 
 
-# ------------------------------------------------------------------------------------------
-# the app
-
-CSS = """
-.gradio-container { max-width: 1400px !important; margin: 0 auto; }
-#ac-header { padding: 4px 2px 0; }
-.ac-head { display: flex; align-items: baseline; gap: 12px; flex-wrap: wrap; }
-.ac-head h1 { margin: 0; font-size: 1.45rem; }
-.ac-head span, .ac-status { color: var(--body-text-color-subdued); }
-.ac-status { font-size: .8rem; margin-top: 2px; }
-#ac-side { gap: 6px; }
-#ac-who, #ac-sources { max-height: 72vh; overflow-y: auto; }
-.ac-panel-title { font-weight: 600; font-size: 1.05rem; margin: 2px 0 0; }
-.ac-empty { color: var(--body-text-color-subdued); font-size: .9rem; padding: 4px 0; }
-.ac-person, .ac-src { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
-  margin: 8px 0; background: var(--background-fill-primary); }
-.ac-prow { display: flex; justify-content: space-between; align-items: baseline; gap: 8px; }
-.ac-pname { font-weight: 600; }
-.ac-contact, .ac-orig { font-size: .85rem; white-space: nowrap; }
-.ac-role, .ac-meta, .ac-section { color: var(--body-text-color-subdued); font-size: .85rem; }
-.ac-type { color: var(--body-text-color-subdued); border: 1px solid var(--border-color-primary); border-radius: 6px;
-  padding: 0 5px; font-size: .72rem; white-space: nowrap; }
-.ac-why { font-size: .85rem; margin-top: 6px; }
-.ac-reason { font-size: .85rem; margin-top: 4px; }
-.ac-why ul { list-style: none; margin: 2px 0 0; padding: 0; }
-.ac-why li { margin: 3px 0; }
-#ac-who a, #ac-sources a { padding: 0; }
-.ac-abstain { background: #fff4e5; color: #7a4b00; border-radius: 8px; padding: 8px 10px; font-weight: 600;
-  margin: 6px 0; }
-.ac-turn > summary.ac-q { cursor: pointer; font-weight: 600; margin: 6px 0; overflow-wrap: anywhere;
-  font-size: .92rem; }
-.ac-src > summary { cursor: pointer; list-style: none; }
-.ac-src > summary::-webkit-details-marker { display: none; }
-.ac-src > summary:hover .ac-title { text-decoration: underline; }
-.ac-n { font-weight: 700; color: var(--color-accent); }
-.ac-title { font-weight: 600; }
-.ac-snippet { font-size: .85rem; margin-top: 4px; opacity: .85; }
-.ac-src[open] .ac-snippet { display: none; }
-.ac-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: .88rem; line-height: 1.45; margin-top: 8px;
-  padding: 8px 10px; border-left: 3px solid var(--color-accent); background: var(--background-fill-secondary);
-  border-radius: 4px; max-height: 22em; overflow-y: auto; }
-.ac-text mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
-.ac-text[hidden] { display: none; }
-.ac-cut { white-space: normal; font-size: .8rem; color: var(--body-text-color-subdued); margin-top: 6px; }
-.ac-title, .ac-section, .ac-meta, .ac-snippet, .ac-pname, .ac-why li { overflow-wrap: anywhere;
-  word-break: break-word; }
-#ac-chat .message-content, #ac-chat .prose { overflow-wrap: anywhere; }
-.ac-actions { display: flex; gap: 14px; align-items: center; margin-top: 8px; flex-wrap: wrap; }
-.ac-wrong, .ac-more { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 2px 8px;
-  cursor: pointer;
-  background: var(--background-fill-secondary); font-size: .8rem; }
-.ac-wrong:hover:not(:disabled) { border-color: #dc2626; color: #dc2626; }
-.ac-flash { animation: ac-flash 1.6s ease-out; }
-@keyframes ac-flash { from { box-shadow: 0 0 0 3px var(--color-accent); } to { box-shadow: 0 0 0 0 transparent; } }
-a.ac-cite, #ac-chat a.ac-cite { color: var(--color-accent) !important; text-decoration: none !important;
-  font-weight: 600; font-size: .85em; }
-.ac-unsupported { background: #fee2e2; text-decoration: underline dotted #dc2626; }
-.ac-badge { display: inline-block; font-size: .72rem; color: #b91c1c; border: 1px solid #fca5a5; border-radius: 6px;
-  padding: 0 4px; }
-.ac-rewrite { font-size: .8rem; opacity: .7; }
-#ac-comment textarea { font-size: .85rem; }
-@media (max-width: 800px) {
-  #ac-main { flex-direction: column !important; }
-  #ac-main > div { width: 100% !important; min-width: 0 !important; }
-  #ac-chat { height: 440px !important; }
-  #ac-who, #ac-sources { max-height: none; }
-}
-"""
-
-# Runs once per page: [n] links scroll to (and open) their passage; "wrong source" buttons report.
-JS_SOURCES = """
-if (!window.__acNav) {
-  window.__acNav = true;
-  document.addEventListener('click', (e) => {
-    const a = e.target.closest && e.target.closest('a[href^="#src-"]');
-    if (!a) return;
-    e.preventDefault(); e.stopPropagation();
-    const el = document.getElementById(a.getAttribute('href').slice(1));
-    if (!el) return;
-    const turn = el.closest('details.ac-turn'); if (turn) turn.open = true;
-    el.open = true;
-    el.scrollIntoView({behavior: 'smooth', block: 'nearest'});
-    el.classList.remove('ac-flash'); void el.offsetWidth; el.classList.add('ac-flash');
-  }, true);
-}
-element.addEventListener('click', (e) => {
-  const more = e.target.closest && e.target.closest('button.ac-more');
-  if (more) {
-    e.preventDefault();
-    const card = more.closest('.ac-src');
-    const full = card.querySelector('.ac-full'), short = card.querySelector('.ac-short');
-    const show = full.hidden;
-    full.hidden = !show; short.hidden = show;
-    more.textContent = show ? 'Show less' : more.dataset.more;
-    return;
-  }
-  const b = e.target.closest && e.target.closest('button.ac-wrong');
-  if (!b) return;
-  e.preventDefault();
-  b.disabled = true; b.textContent = '⚑ Reported';
-  trigger('wrong_source', {turn: Number(b.dataset.turn), n: Number(b.dataset.n)});
-});
-"""
-
 # Fonts bundled with Gradio, so nothing is fetched from the web. Not weight 600: Gradio 6's
 # SourceSansPro-SemiBold.woff2 is a 55-glyph subset, and bold words would mix fonts.
 THEME = gr.themes.Default(primary_hue="indigo", font=[
     gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)), "ui-sans-serif", "system-ui", "sans-serif"])
+
+
 def _choices(asst: Assistant, groups: list[str] | None = None) -> tuple[list[str], list[str]]:
     """(source types present, people names) of an index version, for the filters.
 
     With `groups` (login on): only what the user may see — source types of visible passages, and
     people with a visible profile or passage (a profile carries its person's groups).
     """
-    db = asst.index.store.db
-    if groups is None:
-        present = {r[0] for r in db.execute("SELECT DISTINCT source_type FROM chunks")}
-        names = {p.name for p in asst.index.store.people()}
-    else:
-        vis, args = visible_sql(groups)
-        present = {r[0] for r in db.execute(f"SELECT DISTINCT source_type FROM chunks c WHERE {vis}", args)}
-        names = {r[0] for r in db.execute(
-            "SELECT name FROM people p WHERE EXISTS (SELECT 1 FROM chunk_people cp "
-            f"JOIN chunks c ON c.id = cp.chunk WHERE cp.person_id = p.person_id AND {vis})", args)}
+    present, names = asst.index.store.facets(groups)
     types = [t for t in SOURCE_TYPES if t in present] + sorted(t for t in present - set(SOURCE_TYPES) if t)
     return types, sorted(names, key=str.lower)
 
@@ -516,9 +156,7 @@ def _choices(asst: Assistant, groups: list[str] | None = None) -> tuple[list[str
 def visible_counts(asst: Assistant, groups: list[str], people: list[str] | None = None) -> dict:
     """The status line's counts of what a logged-in user may see (documents, passages, people);
     `people`: the visible people's names when the caller has them already (see _choices)."""
-    vis, args = visible_sql(groups)
-    chunks, docs = asst.index.store.db.execute(
-        f"SELECT count(*), count(DISTINCT c.doc_id) FROM chunks c WHERE {vis}", args).fetchone()
+    chunks, docs = asst.index.store.visible_totals(groups)
     if people is None:
         people = _choices(asst, groups)[1]
     return {"documents": docs, "chunks": chunks, "people": len(people)}
@@ -821,7 +459,7 @@ def serve(index_path: str | Path | None = None, host: str = "127.0.0.1", port: i
     # cannot log in, and turns a dict result into its Python repr.
     mcp_app = None
     if mcp:
-        from .mcp_server import HttpMCP, build_server, http_resolver
+        from ..integrations.mcp import HttpMCP, build_server, http_resolver
 
         mcp_app = HttpMCP(build_server(http_resolver(get_live(path, settings), users),
                                        concurrency=LLM_CONCURRENCY if settings.llm_base_url else CONCURRENCY), host)

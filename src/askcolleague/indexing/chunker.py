@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .embedder import Embedder
-from .models import Block, Chunk, Doc
+from ..embed import Embedder
+from ..models import Block, Chunk, Doc
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*")
@@ -35,7 +35,7 @@ class ChunkerConfig:
 
 @lru_cache(maxsize=1)
 def _cl100k():
-    from ._offline import cl100k
+    from .._offline import cl100k
 
     return cl100k()
 

@@ -9,8 +9,8 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .models import AuthorRef, Chunk, Person, role_of
-from .people import normalize_name
+from ..models import AuthorRef, Chunk, Person, role_of
+from ..models import normalize_name
 
 SCHEMA = """
 CREATE TABLE sources(
@@ -295,6 +295,21 @@ class Store:
         """The chunk ids (strings) of every passage linked to a person (authored, or their profile)."""
         q = "SELECT c.chunk_id FROM chunk_people l JOIN chunks c ON c.id = l.chunk WHERE l.person_id = ?"
         return [r[0] for r in self.db.execute(q, (person_id,))]
+
+    def passage(self, chunk_id: str, groups: list[str] | None = None) -> tuple[dict, dict | None, dict[int, str]] | None:
+        """One chunk by its chunk id, if an asker in `groups` (None: anyone) may see it: (its row, its
+        document's row, {position: chunk id} of the visible chunks just before and after it). A
+        missing chunk and a hidden one both give None, after the same single query."""
+        vis, args = visible_sql(groups) if groups is not None else ("1", [])
+        r = self.db.execute(f"SELECT * FROM chunks c WHERE c.chunk_id = ? AND {vis}", [chunk_id, *args]).fetchone()
+        if r is None:
+            return None
+        row = _chunk_row(r)
+        d = self.db.execute("SELECT * FROM docs WHERE doc_id = ?", [row["doc_id"]]).fetchone()
+        near = {x["position"]: x["chunk_id"] for x in self.db.execute(
+            f"SELECT c.position, c.chunk_id FROM chunks c WHERE c.doc_id = ? AND c.position IN (?, ?) AND {vis}",
+            [row["doc_id"], row["position"] - 1, row["position"] + 1, *args])}
+        return row, (_doc_row(d) if d is not None else None), near
 
     def doc_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT doc_id FROM docs")]

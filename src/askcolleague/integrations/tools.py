@@ -8,14 +8,12 @@ the bounds (bounds.py) are the web API's own.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
-from .answer import Assistant, cited_authors
-from .bounds import MAX_PASSAGE_CHARS, PAGE_PASSAGE_CHARS, bound_answer, clip, clip_passage
-from .errors import AskColleagueError, ConfigError
-from .models import SOURCE_TYPES, role_of
-from .store import _chunk_row, visible_sql
+from ..answer import Assistant, cited_authors
+from ..answer.bounds import MAX_PASSAGE_CHARS, PAGE_PASSAGE_CHARS, bound_answer, clip, clip_passage
+from ..errors import AskColleagueError, ConfigError
+from ..models import SOURCE_TYPES, role_of
 
 MODES = ("hybrid", "dense", "bm25")
 MAX_QUESTION_CHARS = 2_000  # a question, query or topic longer than this is refused
@@ -157,24 +155,18 @@ def get_passage(asst: Assistant, groups: list[str] | None, chunk_id: str) -> dic
     passages before and after it in the document (when the asker may see them). A chunk id that does not
     exist and one the asker may not see raise the same PassageNotFound, after the same single query."""
     cid = _text(chunk_id, "chunk_id", 200, required=True)
-    db = asst.index.store.db
-    vis, args = visible_sql(groups) if groups is not None else ("1", [])
-    r = db.execute(f"SELECT * FROM chunks c WHERE c.chunk_id = ? AND {vis}", [cid, *args]).fetchone()
-    if r is None:
+    found = asst.index.store.passage(cid, groups)
+    if found is None:
         raise PassageNotFound(f"no passage with chunk_id {cid!r}; take chunk ids from the results of ask or search "
                               "(an index rebuild may change them)")
-    row = _chunk_row(r)
+    row, doc, nb = found
     links = asst.index.store.links_for([row["id"]])
     out = _passage(asst, row, links, groups, PAGE_PASSAGE_CHARS)
-    doc = db.execute("SELECT title, url, source_type, date, tags FROM docs WHERE doc_id = ?", [row["doc_id"]]).fetchone()
-    nb = {x["position"]: x["chunk_id"] for x in db.execute(
-        f"SELECT c.position, c.chunk_id FROM chunks c WHERE c.doc_id = ? AND c.position IN (?, ?) AND {vis}",
-        [row["doc_id"], row["position"] - 1, row["position"] + 1, *args])}
     out.update({
         "position": row["position"], "role": role_of(row["source_type"], row.get("role")), "tags": row["tags"],
         "previous_chunk_id": nb.get(row["position"] - 1), "next_chunk_id": nb.get(row["position"] + 1),
         "document": {"doc_id": row["doc_id"], "title": clip(doc["title"]) if doc else clip(row["title"]),
                      "url": doc["url"] if doc else row["url"], "source_type": doc["source_type"] if doc else None,
-                     "date": doc["date"] if doc else None, "tags": json.loads(doc["tags"] or "[]") if doc else []},
+                     "date": doc["date"] if doc else None, "tags": doc["tags"] if doc else []},
         "index_version": asst.index.vdir.name})
     return out

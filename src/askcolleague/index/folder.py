@@ -1,0 +1,377 @@
+"""The folder backend: a self-describing index folder of versions, each FAISS vectors + a SQLite
+store + BM25 postings, opened as an `Index` and written through a `FolderWriter`.
+
+Layout of an index folder::
+
+    indexes/default/
+      CURRENT             name of the live version folder (replaced atomically)
+      .lock               held by a running build/update
+      v-20261128T235900-3f2a/
+        manifest.json     format version, model, chunker, sources with hashes, counts, command
+        vectors.faiss     IndexIDMap2(IndexFlatIP): vector id = chunks.id in the store (faiss.py)
+        store.sqlite      sources, docs, chunks (+ FTS5), people, chunk_people (sqlite.py)
+        bm25/             BM25 postings over FTS5's terms, memory-mapped by readers (bm25.py)
+
+A build writes a new version folder, then swaps CURRENT with ``os.replace``: a crash at any point
+leaves the previous version loadable, and readers never see a half-written index.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from ..embed import Embedder, get_embedder, model_setting_for, runtime_for
+from ..errors import (
+    DiskFullError, IndexFormatError, IndexLockedError, IndexNotFoundError, ModelMismatchError,
+)
+from ..loaders.base import display
+from ..settings import Settings
+from . import bm25
+from .faiss import FaissVectors
+from .sqlite import Store
+
+
+FORMAT = "askcolleague-index"
+FORMAT_VERSION = 1
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def current_version(index_path: Path) -> Path | None:
+    """The live version folder of an index, or None when there is none."""
+    cur = Path(index_path) / "CURRENT"
+    if not cur.is_file():
+        return None
+    name = cur.read_text().strip()
+    vdir = Path(index_path) / name
+    return vdir if name and vdir.is_dir() else None
+
+
+class IndexLock:
+    """An exclusive lock on an index folder (fcntl.flock on ``.lock``)."""
+
+    def __init__(self, index_path: Path, wait: bool = False) -> None:
+        self.path = Path(index_path) / ".lock"
+        self.wait = wait
+        self.fd: int | None = None
+
+    def __enter__(self) -> "IndexLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(str(self.path), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(self.fd)
+            self.fd = None
+            raise IndexLockedError(
+                f"{self.path.parent}: another build or update is running (pid {holder}); "
+                "wait for it to finish, or pass --wait") from None
+        try:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+        except OSError:  # e.g. a full disk: the pid is only shown to a second build; the lock holds
+            pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _publish(index_path: Path, tmp_dir: Path) -> Path:
+    """Rename a finished temp version folder into place and point CURRENT at it, atomically."""
+    final = tmp_dir.with_name(tmp_dir.name.removesuffix(".tmp"))
+    for f in sorted(tmp_dir.rglob("*"), key=lambda q: -len(q.parts)):  # files, then their folders
+        (_fsync_dir if f.is_dir() else _fsync_file)(f)
+    _fsync_dir(tmp_dir)
+    os.rename(tmp_dir, final)
+    _fsync_dir(index_path)
+    cur_tmp = index_path / "CURRENT.tmp"
+    with open(cur_tmp, "w") as f:
+        f.write(final.name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(cur_tmp, index_path / "CURRENT")
+    _fsync_dir(index_path)
+    return final
+
+
+def _collect_garbage(index_path: Path, keep: Iterable[Path]) -> None:
+    """Remove old and half-written version folders (the lock is held), keeping `keep`."""
+    keep_names = {p.name for p in keep if p is not None}
+    for d in index_path.iterdir():
+        if d.is_dir() and d.name.startswith("v-") and d.name not in keep_names:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _remove_stale_tmp(index_path: Path) -> None:
+    """Remove half-written ``v-*.tmp`` folders and ``CURRENT.tmp`` left by a build that crashed or ran
+    out of disk. Only called with the index lock held, so no running build owns them."""
+    if not index_path.is_dir():
+        return
+    for d in index_path.iterdir():
+        if d.name.startswith("v-") and d.name.endswith(".tmp") and d.is_dir() and not d.is_symlink():
+            shutil.rmtree(d, ignore_errors=True)
+    try:
+        (index_path / "CURRENT.tmp").unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _discard_unpublished(index_path: Path, tmp_dir: Path) -> None:
+    """After a failed write: remove the new version folder (renamed or not) unless CURRENT names it."""
+    final = tmp_dir.with_name(tmp_dir.name.removesuffix(".tmp"))
+    live = current_version(index_path)
+    for d in (tmp_dir, final):
+        if d.is_dir() and (live is None or d.name != live.name):
+            shutil.rmtree(d, ignore_errors=True)
+    try:
+        (index_path / "CURRENT.tmp").unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """Whether an error from writing an index means the disk (or quota) is full: OSError ENOSPC/EDQUOT,
+    SQLite's "database or disk is full", or a FAISS write error saying "No space left on device"."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(e, sqlite3.Error):
+        return getattr(e, "sqlite_errorcode", None) == 13 or "full" in str(e).lower()  # SQLITE_FULL
+    if isinstance(e, RuntimeError):
+        return os.strerror(errno.ENOSPC).lower() in str(e).lower() or os.strerror(errno.EDQUOT).lower() in str(e).lower()
+    return False
+
+
+def _mount_point(path: Path) -> Path:
+    p = Path(os.path.abspath(path))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    while not os.path.ismount(p) and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _folder_bytes(path: Path | None) -> int:
+    if path is None or not path.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def disk_full_error(index_path: Path, need: int, old_vdir: Path | None) -> DiskFullError:
+    """The one-line message for a build that ran out of disk space."""
+    mount = _mount_point(index_path)
+    try:
+        free = f", {shutil.disk_usage(mount).free / 1e6:.0f} MB free"
+    except OSError:
+        free = ""
+    kept = "the previous version is unchanged" if old_vdir is not None else "nothing was written"
+    return DiskFullError(
+        f"{display(index_path)}: disk full while writing the new index version (needs about "
+        f"{max(need, 1_000_000) / 1e6:.0f} MB{free} on {display(mount)}); {kept} and the partial version "
+        f"was removed; free space on {display(mount)} and run again")
+
+
+def read_manifest(vdir: Path) -> dict:
+    try:
+        m = json.loads((vdir / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        raise IndexFormatError(f"{vdir}: unreadable manifest.json ({e}); run `askcolleague index build --rebuild`") from None
+    if m.get("format") != FORMAT:
+        raise IndexFormatError(f"{vdir}: not an askcolleague index; pick another --index folder")
+    if m.get("format_version") != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{vdir}: index format {m.get('format_version')} is not supported by this version "
+            f"(expects {FORMAT_VERSION}); run `askcolleague index build --rebuild`")
+    return m
+
+
+def live_version(path: Path) -> tuple[Path, dict]:
+    """The live version folder and its manifest; IndexNotFoundError says how to build one."""
+    vdir = current_version(path)
+    if vdir is None:
+        raise IndexNotFoundError(
+            f"{path}: no index here; build one with `askcolleague index build SOURCES --index {path}`")
+    return vdir, read_manifest(vdir)
+
+
+class Index:
+    """A loaded index version of the folder backend: its manifest, the chunk store (`store`), the
+    vector index (`vectors`), the lexical index (`bm25`), and the model that embedded it. It
+    implements the protocols of index/base.py; `faiss` is the backend's own FAISS handle."""
+
+    def __init__(self, path: Path, vdir: Path, manifest: dict, vectors: FaissVectors, store: Store) -> None:
+        self.path = path
+        self.vdir = vdir
+        self.manifest = manifest
+        self.vectors = vectors
+        self.store = store
+        self._embedder: Embedder | None = None
+        self._bm25: bm25.Bm25Index | None | bool = False
+
+    @property
+    def faiss(self):
+        return self.vectors.fi
+
+    @classmethod
+    def open(cls, index_path: str | Path, settings: Settings | None = None,
+             embedder: Embedder | None = None) -> "Index":
+        """Open the live version. Raises IndexNotFoundError, IndexFormatError, ModelMismatchError.
+
+        The index's own manifest says which model embedded it; if `embedder` is given, or a model
+        is configured, it must be that model.
+        """
+        settings = settings or Settings.load()
+        path = Path(index_path)
+        vdir, m = live_version(path)
+        if embedder is not None:
+            check_model(m, embedder, path)
+        elif settings.model and Path(settings.model).expanduser().resolve().as_posix() != m["model"]["id"]:
+            raise ModelMismatchError(
+                f"{path}: built with model {m['model']['id']}, but ASKCOLLEAGUE_MODEL is {settings.model}; "
+                f"run `askcolleague index build --rebuild --index {path}` or unset ASKCOLLEAGUE_MODEL")
+        try:
+            vectors = FaissVectors.read(vdir)
+        except Exception as e:  # faiss raises RuntimeError with a C++ message
+            raise IndexFormatError(f"{vdir}/vectors.faiss: unreadable ({str(e).splitlines()[0]}); "
+                                   "run `askcolleague index build --rebuild`") from None
+        if vectors.dim != m["model"]["dim"]:
+            raise ModelMismatchError(f"{path}: vectors have {vectors.dim} dimensions but the manifest says "
+                                     f"{m['model']['dim']}; run `askcolleague index build --rebuild`")
+        idx = cls(path, vdir, m, vectors, Store(vdir / "store.sqlite", readonly=True))
+        idx._embedder = embedder
+        return idx
+
+    @property
+    def embedder(self) -> Embedder:
+        """The index's own embedding model, loaded once per process."""
+        if self._embedder is None:
+            mid = self.manifest["model"]["id"]
+            runtime = runtime_for(mid)
+            # (the ONNX runtimes embed a lone question on one thread, an answer's sentences on all)
+            self._embedder = get_embedder(model_setting_for(mid), runtime=runtime)
+            check_model(self.manifest, self._embedder, self.path)
+        return self._embedder
+
+    @property
+    def bm25(self) -> "bm25.Bm25Index | None":
+        """The in-memory BM25 postings (memory-mapped), or None for an index built without them."""
+        if self._bm25 is False:
+            try:
+                self._bm25 = bm25.Bm25Index.open(self.vdir)
+            except (OSError, ValueError) as e:
+                raise IndexFormatError(f"{self.vdir}/{bm25.FOLDER}: unreadable ({e}); "
+                                       "run `askcolleague index build --rebuild`") from None
+        return self._bm25
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def check_model(manifest: dict, embedder: Embedder, path: Path) -> None:
+    m = manifest["model"]
+    if m["id"] != embedder.model_id or m["dim"] != embedder.dim:
+        raise ModelMismatchError(
+            f"{path}: built with model {m['id']} ({m['dim']} dims), not {embedder.model_id} "
+            f"({embedder.dim} dims); run `askcolleague index build --rebuild --index {path}`")
+
+
+def status(index_path: str | Path) -> dict:
+    """The manifest of the live version plus its folder and size (no model loaded)."""
+    path = Path(index_path)
+    vdir, m = live_version(path)
+    m = dict(m)
+    m["index"] = display(path)
+    m["version"] = vdir.name
+    m["bytes"] = sum(f.stat().st_size for f in vdir.iterdir() if f.is_file())
+    return m
+
+
+class FolderWriter:
+    """Writes one new version of a folder index (the `IndexWriter` of index/base.py): `add` the
+    build's rows and vectors, `publish(manifest)` to make it live atomically, or `abort`. A failed
+    write removes its partial folder and leaves the live version untouched; a full disk says so
+    (DiskFullError naming the space needed). Ids: chunk i of `add` is chunks.id = FAISS id = BM25 id i.
+    """
+
+    def __init__(self, index_path: Path, need_bytes: int, old_vdir: Path | None) -> None:
+        self.index_path, self.need, self.old_vdir = index_path, need_bytes, old_vdir
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        self.tmp = index_path / f"v-{stamp}-{uuid.uuid4().hex[:6]}.tmp"
+        self.vectors: FaissVectors | None = None
+        self.lexical: dict = {}
+        self._store: Store | None = None
+
+    def add(self, sources: list[tuple], docs: list[dict], chunks: list, keys: list[str], people: list,
+            links: list[tuple[int, str, str, float]], vecs: np.ndarray, dim: int) -> None:
+        """Write the store (sources, documents, chunks with their embed keys, people, links), the BM25
+        postings and the vectors of the new version (not yet live)."""
+        try:
+            self.index_path.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir()
+            store = self._store = Store.create(self.tmp / "store.sqlite")
+            for r in sources:
+                store.add_source(*r)
+            for d in docs:
+                store.add_doc(d)
+            store.add_chunks((rid, c, keys[rid]) for rid, c in enumerate(chunks))
+            store.add_people(people)
+            store.add_links(links)
+            store.finish()
+            self.lexical = bm25.build(store.db, len(chunks), self.tmp / bm25.FOLDER)
+            store.close()
+            self._store = None
+            self.vectors = FaissVectors.create(dim)
+            self.vectors.add(np.arange(len(chunks), dtype=np.int64), vecs)
+            self.vectors.write(self.tmp)
+        except BaseException as e:
+            self.abort(e)
+
+    def publish(self, manifest: dict) -> Path:
+        """Write the manifest and make this version the live one; old versions are collected."""
+        try:
+            (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+            final = _publish(self.index_path, self.tmp)
+        except BaseException as e:
+            self.abort(e)
+        _collect_garbage(self.index_path, keep=[final, self.old_vdir])
+        return final
+
+    def abort(self, e: BaseException | None = None) -> None:
+        """Remove the partial version; re-raise `e` (a full disk as DiskFullError)."""
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception:
+                pass
+            self._store = None
+        _discard_unpublished(self.index_path, self.tmp)
+        if e is None:
+            return
+        if is_disk_full(e):
+            raise disk_full_error(self.index_path, self.need, self.old_vdir) from None
+        raise e
