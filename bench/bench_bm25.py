@@ -1,4 +1,4 @@
-"""BM25 alone: the in-memory postings (lexical.py) against SQLite FTS5's bm25(), same index, same questions.
+"""BM25 alone: the in-memory postings (index/bm25.py) against SQLite FTS5's bm25(), same index, same questions.
 
     python bench/bench_bm25.py --index /tmp/askcolleague-bench/index-mem-big-random \
         --corpus /tmp/askcolleague-bench/corpus-11500 [--rounds 5] [--depth 50]

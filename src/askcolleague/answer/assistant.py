@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ConfigError, ModelMismatchError
-from ..indexing.calibration import DEFAULT
 from ..index import Index, current_version
+from ..indexing.calibration import DEFAULT
 from ..models import Person
 from ..search import Filters, Hit, Retriever
 from ..settings import Settings
@@ -22,7 +22,6 @@ from .experts import PeopleRanking
 from .extractive import ExtractiveAnswers
 from .questions import _ASKING, question_kind, statement_of
 from .result import Answer, PersonHit, cited_authors
-
 
 ANSWER_CLOSEST = 3  # the pool's passages nearest the question (cosine) always among the answer's candidates
 
@@ -49,7 +48,7 @@ class Assistant(ExtractiveAnswers, PeopleRanking):
     @property
     def abstain_threshold(self) -> float:
         """The cosine below which the answer abstains: the setting, or with `auto` the index's own
-        calibration (manifest `abstain_calibration`; see calibration.py), else the default 0.42."""
+        calibration (manifest `abstain_calibration`; see indexing/calibration.py), else the default 0.42."""
         value = self.settings.abstain_threshold
         if value != "auto":
             return float(value)

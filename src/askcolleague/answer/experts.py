@@ -3,14 +3,14 @@ Model 2 as the base; cited authors lead; attribution questions put the statement
 each with a short reason. See the README's "Who to ask" section for the formula."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 
 from ..models import Person
-from ..text import content_terms
 from ..search import Hit
+from ..text import content_terms
 from .result import Citation, PersonHit, as_seen
-
 
 # question's statement within 0.10 of the best sentence's) and is related to it (pairwise cosine >= 0.35)
 RELATED = 0.1  # a passage with rel(d) >= this counts as "on this" in a person's reason (cosine ~0.11 below the best)
@@ -78,7 +78,6 @@ class PeopleRanking:
                 rel = h.score / top
             if half_life and h.row.get("date"):
                 try:
-                    import datetime as dt
 
                     age = today - dt.datetime.fromisoformat(h.row["date"][:10]).timestamp() / 86400.0
                     rel *= math.pow(0.5, max(age, 0) / half_life)

@@ -8,10 +8,11 @@ import re
 
 from ..models import role_of
 from ..search import Hit
-from ..text import _norm, _same, answerable_sentence, content_terms, lexical_overlap, restore_start, sentences, table_rows
+from ..text import (
+    _norm, _same, answerable_sentence, content_terms, lexical_overlap, restore_start, sentences, table_rows,
+)
 from .questions import AGREEMENT, QUANTITY, QUANTITY_QUESTION
 from .result import Answer, Citation, cited_authors
-
 
 MAX_SENTENCES = 4
 

@@ -8,8 +8,10 @@ from typing import Callable
 
 import numpy as np
 
-COS_STRONG = 0.60  # supported on meaning alone (all-MiniLM-L6-v2 cosine) ...
-COS_WEAK, LEX_MIN = 0.45, 0.5  # ... or on weaker meaning plus half the sentence's content words in the passage
+from .._offline import cl100k
+from ..text import sentences
+from .support import CITE, no_claim, plain, supports, windows
+
 MIN_TRUNCATED = 32  # cl100k tokens: a truncated last passage shorter than this is left out
 UNSUPPORTED_MARK = " [unsupported]"
 TIMEOUT_S = 120.0  # seconds between streamed tokens (llm_timeout setting, if one is added, overrides)
@@ -27,13 +29,10 @@ SYSTEM = (
     "- Answer in a few short sentences."
 )
 
-_CITE = re.compile(r"\[\s*(?:passages?|sources?)?\s*(\d+(?:\s*(?:[,;]|[-–]|and)\s*\d+)*)\s*\]", re.I)
+_CITE = CITE
 _LEAD_CITES = re.compile(r"^(?:\s*" + _CITE.pattern + r")+", re.I)
 _BOUNDARY = re.compile(r"(?<=[.!?])([\"')\]*]*)(\s+)(?=[\"'(\[*_]*[A-Z0-9@#\[])|\s*\n\s*")
-_NUM = re.compile(r"\d+(?:[.,]\d+)*")
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
-_DONT_KNOW = re.compile(r"\b(?:don'?t|do not|cannot|can't) (?:know|tell|say)\b|\b(?:passages?|sources?|context)\b"
-                        r".*\b(?:not|no|n't|nothing)\b", re.I)
 
 
 @dataclass
@@ -71,7 +70,6 @@ def build_prompt(question: str, passages: list[dict], budget: int) -> tuple[list
     Passages are added in order until the budget is spent; the last one is truncated when at least
     MIN_TRUNCATED tokens of it fit. Passage text is HTML-escaped so it cannot close its delimiter.
     """
-    from .._offline import cl100k
 
     enc = cl100k()
     count = lambda s: len(enc.encode(s, disallowed_special=()))  # noqa: E731
@@ -109,7 +107,7 @@ def _delta_text(chunk) -> str:
 
 
 def _call(messages, settings, on_token: Callable[[str], None] | None) -> str:
-    from langchain_openai import ChatOpenAI
+    from langchain_openai import ChatOpenAI  # (lazy: loaded only when used, so start-up stays fast)
 
     model = ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model or "default",
                        api_key=settings.llm_api_key or "not-needed", temperature=0,
@@ -157,25 +155,6 @@ def _segments(text: str) -> list[list[str]]:
     return [s for s in out if s[0].strip() or s[1]]
 
 
-def _plain(s: str) -> str:
-    """A sentence without markers or markdown, for comparison."""
-    s = _CITE.sub(" ", s)
-    s = re.sub(r"[*_`#>]+|^\s*(?:[-•]|\d+[.)])\s+", " ", s)
-    return re.sub(r" ([.,;:!?])", r"\1", " ".join(s.split()))
-
-
-def _no_claim(s: str) -> bool:
-    """A lead-in ("Here is what I found:"), a heading, or an honest 'the passages don't say'."""
-    from ..text import content_terms
-
-    p = _plain(s)
-    return (p.endswith(":") and len(p.split()) <= 15) or len(content_terms(p)) <= 1 or bool(_DONT_KNOW.search(p))
-
-
-def _nums(s: str) -> set[str]:
-    return {n.replace(",", "") for n in _NUM.findall(s)}
-
-
 def check(answer: str, given: list[str], embedder, headers: list[str] | None = None) -> LLMResult:
     """Validate and renumber the citations of `answer` over the passage texts `given` (numbered from 1).
 
@@ -186,7 +165,6 @@ def check(answer: str, given: list[str], embedder, headers: list[str] | None = N
     sentences, and uncited ones that make a claim, are listed and marked in the text with " [unsupported]".
     Falls back (reason set) when the answer is empty, cites no valid passage, or no cited sentence is supported.
     """
-    from ..text import content_terms, lexical_overlap, sentences
 
     text = html.unescape(_THINK.sub("", answer)).strip()
     if not text:
@@ -221,10 +199,10 @@ def check(answer: str, given: list[str], embedder, headers: list[str] | None = N
 
     # one embedding batch: cited sentences + windows (1 and 2 sentences) of every cited passage
     psents = {i: sentences(given[i]) or [given[i]] for i in number}
-    windows = {i: ps + [f"{a} {b}" for a, b in zip(ps, ps[1:])] for i, ps in psents.items()}
+    wins = {i: windows(given[i]) for i in number}
     claims = [k for k, idx in enumerate(cited) if idx]
-    flat = [(i, w) for i in number for w in windows[i]]
-    vecs = embedder.embed_batch([_plain(segs[k][0]) for k in claims] + [w for _, w in flat])
+    flat = [(i, w) for i in number for w in wins[i]]
+    vecs = embedder.embed_batch([plain(segs[k][0]) for k in claims] + [w for _, w in flat])
     cvecs, wvecs = vecs[: len(claims)], vecs[len(claims):]
     sims = cvecs @ wvecs.T if len(flat) else np.zeros((len(claims), 0))
 
@@ -232,25 +210,23 @@ def check(answer: str, given: list[str], embedder, headers: list[str] | None = N
     spare: dict[int, str] = {}  # best sentence of a passage cited only by unsupported sentences
     unsupported: list[str] = []
     for row, k in enumerate(claims):
-        plain = _plain(segs[k][0])
-        terms = content_terms(plain)
+        plain_s = plain(segs[k][0])
         found = []
         for i in cited[k]:
             cols = [c for c, (j, _) in enumerate(flat) if j == i]
             cos = float(max(sims[row, c] for c in cols))
             best = flat[max(cols[: len(psents[i])], key=lambda c: sims[row, c])][1]
             src = given[i] + " " + (headers[i] if headers else "")
-            if (cos >= COS_STRONG or (cos >= COS_WEAK and lexical_overlap(terms, src) >= LEX_MIN)) \
-                    and _nums(plain) <= _nums(src):
+            if supports(cos, plain_s, src):
                 found.append((i, best))
             spare.setdefault(i, best)
         support += [t for t in found if t not in support]
         if not found:
-            unsupported.append(plain)
+            unsupported.append(plain_s)
             segs[k][0] += UNSUPPORTED_MARK
     for k, seg in enumerate(segs):
-        if not cited[k] and seg[0].strip() and not _no_claim(seg[0]):
-            unsupported.append(_plain(seg[0]))
+        if not cited[k] and seg[0].strip() and not no_claim(seg[0]):
+            unsupported.append(plain(seg[0]))
             seg[0] += UNSUPPORTED_MARK
     if not support:
         return LLMResult(reason="no sentence of the LLM answer is supported by the passages it cites",

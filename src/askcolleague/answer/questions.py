@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-
 QUANTITY_QUESTION = re.compile(r"\b(?:how\s+(?:many|much|long|often|fast|quickly|soon|big|large|old|far|high|low)|"
                                r"what\s+(?:time|date|day|year|percentage|share|size|number|amount|price|cost)|"
                                r"when|which\s+(?:year|month|day|date|version))\b", re.I)

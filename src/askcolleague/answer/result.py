@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..models import normalize_name, person_id_for
-from ..models import Person
+from ..models import Person, normalize_name, person_id_for
 from ..search import Hit
 
 

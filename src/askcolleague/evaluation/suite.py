@@ -13,7 +13,6 @@ from .. import safeyaml
 from ..errors import ConfigError
 from ..models import normalize_name
 
-
 TYPES = ("answerable", "multi", "people", "attribution", "unanswerable")
 QUESTION_KEYS = ("id", "question", "type", "docs", "people", "facts", "chunks", "origin", "echoes", "notes")
 SUITE_KEYS = ("version", "description", "questions", "name")

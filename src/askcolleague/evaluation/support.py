@@ -1,7 +1,7 @@
 """Citation support: split an answer into claims with their [n] markers, and judge each claim against what it cites.
 
 ALCE citation recall / precision (Gao et al. 2023) without an NLI model: `SupportJudge` applies the
-LLM answer checker's rule (`askcolleague.llm`) to sets of passages.
+one support rule (answer/support.py, also the LLM answer checker's) to sets of passages.
 """
 from __future__ import annotations
 
@@ -9,19 +9,8 @@ import re
 
 import numpy as np
 
-from ..answer import llm
-from ..text import content_terms, lexical_overlap, sentences
-
-
-def _checker_rule():
-    """The LLM checker's support thresholds and number rule (askcolleague.llm), or the same defaults."""
-    strong = getattr(llm, "COS_STRONG", 0.60)
-    weak = getattr(llm, "COS_WEAK", 0.45)
-    lex = getattr(llm, "LEX_MIN", 0.5)
-    nums = getattr(llm, "_nums", None) or (lambda s: {n.replace(",", "") for n in re.findall(r"\d+(?:[.,]\d+)*", s)})
-    no_claim = getattr(llm, "_no_claim", None)
-    return strong, weak, lex, nums, no_claim
-
+from ..answer.support import no_claim, numbers, supports, windows
+from ..text import sentences
 
 _MARKS = re.compile(r"(?:[ \t]*\[\s*(?:passages?|sources?)?\s*\d+(?:\s*(?:[,;]|[-–]|and)\s*\d+)*\s*\])+", re.I)
 
@@ -57,7 +46,7 @@ def split_claims(text: str) -> list[tuple[str, list[int]]]:
 
 
 class SupportJudge:
-    """Is a sentence supported by a set of passages? The LLM checker's rule (`llm.check`), for sets.
+    """Is a sentence supported by a set of passages? The one support rule (answer/support.py), for sets.
 
     supported(s, P) ⇔ every number in s occurs in the texts (or headers: title, section, date) of P,
     and with c = the best cosine (the index's embedding model) between s and any sentence, or two
@@ -68,7 +57,6 @@ class SupportJudge:
 
     def __init__(self, embedder) -> None:
         self.embedder = embedder
-        self.strong, self.weak, self.lex_min, self._nums, self._no_claim = _checker_rule()
         self._vec: dict[str, np.ndarray] = {}
         self._windows: dict[str, list[str]] = {}
 
@@ -83,26 +71,22 @@ class SupportJudge:
     def windows(self, passage: str) -> list[str]:
         w = self._windows.get(passage)
         if w is None:
-            ps = sentences(passage) or [passage]
-            w = self._windows[passage] = ps + [f"{a} {b}" for a, b in zip(ps, ps[1:])]
+            w = self._windows[passage] = windows(passage)
         return w
 
     def is_claim(self, sentence: str) -> bool:
-        if self._no_claim is not None:
-            return not self._no_claim(sentence)
-        return len(content_terms(sentence)) > 1
+        return not no_claim(sentence)
 
     def supported(self, sentence: str, passages: list[tuple[str, str]]) -> bool:
         """`passages`: (text, header) pairs."""
         if not passages:
             return False
         src = " ".join(f"{t} {h}" for t, h in passages)
-        if not self._nums(sentence) <= self._nums(src):
-            return False
+        if not numbers(sentence) <= numbers(src):
+            return False  # (before embedding anything)
         wins = [w for t, _ in passages for w in self.windows(t)]
         v = self.vectors([sentence] + wins)
-        cos = float(np.max(v[1:] @ v[0]))
-        return cos >= self.strong or (cos >= self.weak and lexical_overlap(content_terms(sentence), src) >= self.lex_min)
+        return supports(float(np.max(v[1:] @ v[0])), sentence, src)
 
     def judge(self, answer_text: str, cited: dict[int, tuple[str, str]]) -> dict:
         """ALCE citation recall and precision of one answer; `cited`: {n: (passage text, header)}.

@@ -31,15 +31,12 @@ from typing import Iterable
 import numpy as np
 
 from ..embed import Embedder, get_embedder, model_setting_for, runtime_for
-from ..errors import (
-    DiskFullError, IndexFormatError, IndexLockedError, IndexNotFoundError, ModelMismatchError,
-)
+from ..errors import DiskFullError, IndexFormatError, IndexLockedError, IndexNotFoundError, ModelMismatchError
 from ..loaders.base import display
 from ..settings import Settings
 from . import bm25
 from .faiss import FaissVectors
 from .sqlite import Store
-
 
 FORMAT = "askcolleague-index"
 FORMAT_VERSION = 1

@@ -9,8 +9,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..models import AuthorRef, Chunk, Person, role_of
-from ..models import normalize_name
+from ..models import AuthorRef, Chunk, Person, normalize_name, role_of
 
 SCHEMA = """
 CREATE TABLE sources(

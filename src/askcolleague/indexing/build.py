@@ -74,7 +74,7 @@ class BuildReport:
 
 def read_sources_yaml(path: Path) -> tuple[list[Path], list[Path]]:
     """Sources and people files listed in a sources.yaml (paths relative to its folder)."""
-    import yaml
+    import yaml  # (lazy: loaded only when used, so start-up stays fast)
 
     try:
         data = safeyaml.load(path.read_text(encoding="utf-8"), str(path)) or {}

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .._offline import cl100k
 from ..embed import Embedder
 from ..models import Block, Chunk, Doc
 
@@ -35,8 +36,6 @@ class ChunkerConfig:
 
 @lru_cache(maxsize=1)
 def _cl100k():
-    from .._offline import cl100k
-
     return cl100k()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from .. import safeyaml
 from ..errors import LoadError
 from ..loaders.base import DEFAULT_MAX_BYTES, read_text
 from ..loaders.stackexchange import load_users
@@ -39,8 +40,6 @@ def load_people(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Person]:
 
 
 def _parse(text: str, suffix: str) -> Any:
-    from .. import safeyaml
-
     try:
         if suffix == ".json":
             return json.loads(text)

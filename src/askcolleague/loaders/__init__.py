@@ -78,7 +78,9 @@ def _xml_kind(path: Path) -> str:
 
 def kind_of(path: Path) -> str:
     """The loader kind for a file or folder, by name and (for folders, zips, 7z and XML) contents."""
-    from .stackexchange import is_dump_7z, is_dump_dir
+    from .stackexchange import (  # (lazy: a loader's module loads when a file of its kind is first read)
+        is_dump_7z, is_dump_dir,
+    )
 
     if path.is_dir():
         return "slack" if _is_slack_dir(path) else "stackexchange" if is_dump_dir(path) else "folder"
@@ -215,7 +217,7 @@ def discover(roots: list[Path], follow_symlinks: bool = False
 
 
 def _is_dump_dir(p: Path) -> bool:
-    from .stackexchange import is_dump_dir
+    from .stackexchange import is_dump_dir  # (lazy: a loader's module loads when a file of its kind is first read)
 
     return is_dump_dir(p)
 
@@ -230,21 +232,21 @@ def _users_file(path: Path) -> Path:
 def get_loader(kind: str) -> Callable[[Path, str, int], list[Doc]]:
     """The loader function for a kind (imported lazily: unstructured is slow to import)."""
     if kind == "document":
-        from .documents import load
+        from .documents import load  # (lazy: a loader's module loads when a file of its kind is first read)
     elif kind == "wxr":
-        from .wxr import load
+        from .wxr import load  # (lazy: a loader's module loads when a file of its kind is first read)
     elif kind == "slack":
-        from .slack import load
+        from .slack import load  # (lazy: a loader's module loads when a file of its kind is first read)
     elif kind == "mbox":
-        from .mbox import load
+        from .mbox import load  # (lazy: a loader's module loads when a file of its kind is first read)
     elif kind == "jsonl":
-        from .jsonl import load
+        from .jsonl import load  # (lazy: a loader's module loads when a file of its kind is first read)
     elif kind == "xml":
-        from .xmldoc import load
+        from .xmldoc import load  # (lazy: a loader's module loads when a file of its kind is first read)
     elif kind == "archive":
-        from .archives import load
+        from .archives import load  # (lazy: a loader's module loads when a file of its kind is first read)
     elif kind == "stackexchange":
-        from .stackexchange import load
+        from .stackexchange import load  # (lazy: a loader's module loads when a file of its kind is first read)
     else:
         raise LoadError(f"unsupported source kind {kind!r}")
     return load

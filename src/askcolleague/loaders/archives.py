@@ -21,7 +21,8 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import LoadError
 from ..models import Doc
-from .base import check_size, warn
+from ..settings import Settings
+from .base import check_size, check_zip, warn
 
 ARCHIVE_EXTENSIONS = (".zip", ".7z")
 MAX_DEPTH = 2
@@ -30,8 +31,6 @@ _SKIP = re.compile(r"(^|/)(__MACOSX|\.[^/]*)(/|$)|(^|/)(Thumbs\.db|desktop\.ini)
 
 
 def _limits() -> tuple[int, int]:
-    from ..settings import Settings
-
     s = Settings.load()
     return int(s.archive_max_mb * 1024 * 1024), max(int(s.archive_max_members), 1)
 
@@ -75,8 +74,6 @@ def _bound(count: int, total: int, limit: int, max_members: int) -> None:
 
 
 def _unzip(path: Path, key: str, root: Path, limit: int, max_members: int) -> int:
-    from .base import check_zip
-
     check_zip(path, limit, "zip", "split it or raise ASKCOLLEAGUE_ARCHIVE_MAX_MEMBERS / ASKCOLLEAGUE_ARCHIVE_MAX_MB",
               max_members=max_members)  # the member count before any ZipInfo is made
     try:
@@ -121,7 +118,7 @@ def _unzip(path: Path, key: str, root: Path, limit: int, max_members: int) -> in
 
 
 def _un7z(path: Path, key: str, root: Path, limit: int, max_members: int) -> int:
-    import py7zr
+    import py7zr  # (lazy: loaded only when used, so start-up stays fast)
 
     try:
         z = py7zr.SevenZipFile(path, mode="r", max_extract_size=limit)
@@ -157,7 +154,9 @@ def _un7z(path: Path, key: str, root: Path, limit: int, max_members: int) -> int
 
 
 def _read_folder(root: Path, key: str, max_bytes: int, members: int) -> list[Doc]:
-    from . import discover, load_source
+    from . import (  # (an archive's members go through the package's dispatch, which reads archives: recursion by design)
+        discover, load_source,
+    )
 
     if not members:
         raise LoadError("archive holds no files; remove it")
@@ -198,7 +197,9 @@ def _member_key(key: str, root: Path, where: str) -> str:
 
 def load_member(name: str, data: bytes, member_key: str, source_key: str, max_bytes: int, depth: int = 0) -> list[Doc]:
     """Read one file given as bytes (a mail attachment) with the loader its name calls for."""
-    from . import SourceSpec, kind_of, load_source
+    from . import (  # (an archive's members go through the package's dispatch, which reads archives: recursion by design)
+        SourceSpec, kind_of, load_source,
+    )
 
     if len(data) > max_bytes:
         raise LoadError(f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; "

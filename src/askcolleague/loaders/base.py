@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import LoadError
+from .encoding import decode
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 ZIP_EXPANSION = 10  # a zip (Slack export, DOCX, PPTX) may expand to this many times the file-size limit
@@ -111,7 +112,6 @@ def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
 def decode_text(data: bytes, what: str = "text", declared: str | None = None) -> str:
     """Decode a text file's bytes: a byte-order mark, a declared charset, UTF-8, else the detected
     encoding (loaders.encoding); LoadError for binary data or bytes no encoding explains."""
-    from .encoding import decode
 
     return decode(data, what, declared)[0]
 

@@ -19,14 +19,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .._offline import patch_unstructured
 from ..errors import LoadError, MetadataError
 from ..models import Doc
+from . import ocr, office, sheets
 from .base import latest_date, read_bytes
 from .elements import element_doc
-from .meta import check_keys, fields as _fields, given as _given
-from .meta import read_sidecar, split_people as _people, yaml_mapping as _yaml_mapping
-from . import ocr, office, sheets
-from .encoding import decode, declared_charset
+from .encoding import declared_charset, decode
+from .meta import check_keys
+from .meta import fields as _fields
+from .meta import given as _given
+from .meta import read_sidecar
+from .meta import split_people as _people
+from .meta import yaml_mapping as _yaml_mapping
 from .ocr import IMAGE_EXTENSIONS
 from .office import OFFICE_EXTENSIONS, docx_pptx
 from .sheets import SHEET_EXTENSIONS
@@ -74,7 +79,6 @@ def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
 
 def _parse(fmt: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list]:
     """(metadata fields, unstructured elements) for one file's bytes."""
-    from .._offline import patch_unstructured
 
     patch_unstructured()
     if fmt == "pdf":
@@ -95,23 +99,23 @@ def _text_format(fmt: str, text: str) -> tuple[dict[str, Any], list]:
     if front and not text.strip():
         raise LoadError("no text after the front matter; add content or remove the file")
     if fmt == "md":
-        from unstructured.partition.md import partition_md
+        from unstructured.partition.md import partition_md  # (lazy: loaded only when used, so start-up stays fast)
 
         meta = front
         with _untagged_paragraphs():
             return meta, partition_md(text=_escape_hash_lines(text), languages=[""])
     if fmt == "html":
-        from unstructured.partition.html import partition_html
+        from unstructured.partition.html import partition_html  # (lazy: loaded only when used, so start-up stays fast)
 
         with _untagged_paragraphs():
             return _html_meta(text), partition_html(text=text, languages=[""])
     if fmt == "rst":
-        from unstructured.partition.rst import partition_rst
+        from unstructured.partition.rst import partition_rst  # (lazy: loaded only when used, so start-up stays fast)
 
         meta = {**front, **_fields({m.group(1): m.group(2).strip() for m in _RST_FIELD.finditer(text)})}
         with _untagged_paragraphs():
             return meta, partition_rst(file=io.BytesIO(_RST_FIELD.sub("", text).encode()), languages=[""])
-    from unstructured.partition.text import partition_text
+    from unstructured.partition.text import partition_text  # (lazy: loaded only when used, so start-up stays fast)
 
     with _long_paragraphs_untagged():
         return front, partition_text(text=_title_line(text), languages=[""])
@@ -128,7 +132,7 @@ def _untagged_paragraphs():
     parse time of the demo corpus (bench/RESULTS.md), so during our own calls it is skipped: every
     paragraph is Text. Lists, tables, headings and addresses are classified as before. The swap is
     undone after each call; the lock keeps two of our own parses from interleaving it."""
-    from unstructured.partition.html import parser
+    from unstructured.partition.html import parser  # (lazy: loaded only when used, so start-up stays fast)
 
     with _PARSER_LOCK:
         saved = parser.is_possible_narrative_text
@@ -152,7 +156,7 @@ def _long_paragraphs_untagged():
     and titles from other text; on a paragraph of megabytes (a one-line dump) that took most of a
     minute, to call it a Title. A paragraph this long is body text: it is classified as Text at once.
     Shorter paragraphs are classified as before."""
-    from unstructured.partition import text as text_mod
+    from unstructured.partition import text as text_mod  # (lazy: loaded only when used, so start-up stays fast)
 
     with _PARSER_LOCK:
         saved = text_mod.is_possible_narrative_text, text_mod.is_possible_title
@@ -211,8 +215,8 @@ def _escape_hash_lines(text: str) -> str:
 
 def _title_line(text: str) -> str:
     """Give a plain-text file's first line a paragraph of its own when it reads as a title."""
-    from unstructured.documents.elements import Title
-    from unstructured.partition.text import element_from_text
+    from unstructured.documents.elements import Title  # (lazy: loaded only when used, so start-up stays fast)
+    from unstructured.partition.text import element_from_text  # (lazy: loaded only when used, so start-up stays fast)
 
     text = text.strip("\n")
     first, _, rest = text.partition("\n")
@@ -222,7 +226,7 @@ def _title_line(text: str) -> str:
 
 
 def _html_meta(text: str) -> dict[str, Any]:
-    import lxml.html
+    import lxml.html  # (lazy: loaded only when used, so start-up stays fast)
 
     try:
         root = lxml.html.document_fromstring(text.encode(), parser=lxml.html.HTMLParser(encoding="utf-8"))
@@ -242,7 +246,7 @@ def _html_meta(text: str) -> dict[str, Any]:
 
 
 def _eml(data: bytes) -> tuple[dict[str, Any], list]:
-    from unstructured.partition.email import partition_email
+    from unstructured.partition.email import partition_email  # (lazy: loaded only when used, so start-up stays fast)
 
     msg = email.message_from_bytes(data, policy=email.policy.default)
     senders = email.utils.getaddresses([str(msg.get("from", ""))])
@@ -258,7 +262,7 @@ def _eml(data: bytes) -> tuple[dict[str, Any], list]:
 
 
 def _pdf(data: bytes) -> tuple[dict[str, Any], list]:
-    from pypdf import PdfReader
+    from pypdf import PdfReader  # (lazy: loaded only when used, so start-up stays fast)
 
     if b"%PDF-" not in data[:1024]:
         raise LoadError("not a readable PDF (no PDF header); re-export the file")
@@ -281,7 +285,7 @@ def _pdf(data: bytes) -> tuple[dict[str, Any], list]:
         if why and not any(pages):
             raise LoadError(f"PDF has no text layer (scanned?); {why}")
         if not why:
-            from unstructured.documents.elements import Text
+            from unstructured.documents.elements import Text  # (lazy: loaded only when used, so start-up stays fast)
 
             read = ocr.pdf_pages(data, scanned)
             for i, (text, _conf) in read.items():
@@ -304,7 +308,7 @@ def _pdf(data: bytes) -> tuple[dict[str, Any], list]:
 
 
 def _ocr_title(text: str) -> Any:
-    from unstructured.documents.elements import Title
+    from unstructured.documents.elements import Title  # (lazy: loaded only when used, so start-up stays fast)
 
     el = Title(text)
     el.metadata.category_depth = 0
@@ -313,7 +317,7 @@ def _ocr_title(text: str) -> Any:
 
 def _has_ink(page: Any) -> bool:
     """Whether a pdfminer page holds an image or glyphs (a scan, or a font without a text mapping)."""
-    from pdfminer.layout import LTChar, LTContainer, LTImage
+    from pdfminer.layout import LTChar, LTContainer, LTImage  # (lazy: loaded only when used, so start-up stays fast)
 
     stack = [page]
     while stack:
@@ -331,11 +335,11 @@ def _pdf_elements(data: bytes) -> tuple[list[list], list[int]]:
 
     A paragraph in a font larger than the body text is a Title whose depth ranks its size.
     """
-    from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LTChar, LTTextBox
-    from unstructured.documents.coordinates import PixelSpace
-    from unstructured.documents.elements import ListItem, Title
-    from unstructured.partition.text import element_from_text
+    from pdfminer.high_level import extract_pages  # (lazy: loaded only when used, so start-up stays fast)
+    from pdfminer.layout import LTChar, LTTextBox  # (lazy: loaded only when used, so start-up stays fast)
+    from unstructured.documents.coordinates import PixelSpace  # (lazy: loaded only when used, so start-up stays fast)
+    from unstructured.documents.elements import ListItem, Title  # (lazy: loaded only when used, so start-up stays fast)
+    from unstructured.partition.text import element_from_text  # (lazy: loaded only when used, so start-up stays fast)
 
     paras: list[list] = []  # [lines, size, x0, top, x1, bottom, page system, page index]
     scanned: list[int] = []

@@ -36,7 +36,7 @@ def _table(el: Any) -> str:
     html = el.metadata.text_as_html
     if not html:
         return el.text
-    import lxml.html
+    import lxml.html  # (lazy: loaded only when used, so start-up stays fast)
 
     rows = (" | ".join(" ".join(c.text_content().split()) for c in tr.xpath("./th|./td"))
             for tr in lxml.html.fragment_fromstring(html, create_parent=True).iter("tr"))

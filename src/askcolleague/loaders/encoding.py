@@ -108,16 +108,16 @@ def detect(data: bytes) -> str | None:
     that fit equally well (cp1250 and cp1252 both decode most Western text), windows-1252 wins:
     it is what office machines in Western Europe and the Americas write (the margins were set on
     German, French and Polish samples: Polish cp1250 text stays cp1250)."""
-    from charset_normalizer import from_bytes
+    from charset_normalizer import from_bytes  # (lazy: loaded only when used, so start-up stays fast)
 
     results = list(from_bytes(data, cp_isolation=None))
     if not results:
         return None
     best = results[0]
-    from charset_normalizer.utils import is_multi_byte_encoding
+    from charset_normalizer.utils import is_multi_byte_encoding  # (lazy: loaded only when used, so start-up stays fast)
 
     if best.encoding != "cp1252" and not is_multi_byte_encoding(best.encoding):
-        from charset_normalizer.md import mess_ratio
+        from charset_normalizer.md import mess_ratio  # (lazy: loaded only when used, so start-up stays fast)
 
         try:
             western = data.decode("cp1252")

@@ -11,6 +11,7 @@ import csv
 import functools
 import io
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,9 @@ from typing import Any
 
 from ..errors import LoadError
 from ..models import Block, Doc
-from .base import display, read_bytes
+from ..settings import Settings
+from .base import display, read_bytes, warn
+from .meta import fields, split_people
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 INSTALL = "apt-get install tesseract-ocr tesseract-ocr-eng"
@@ -29,8 +32,6 @@ MIN_CONFIDENCE = 40.0  # mean word confidence below this (or no word of 2+ lette
 
 
 def _settings() -> tuple[bool, str]:
-    from ..settings import Settings
-
     s = Settings.load()
     return bool(s.ocr), str(s.ocr_languages or "eng").strip() or "eng"
 
@@ -72,7 +73,7 @@ def recognise(image: Any) -> tuple[str, float]:
     if image.mode not in ("L", "RGB"):
         image = image.convert("RGB")
     if image.width < 1200:  # small scans and screenshots: Tesseract reads glyphs of ~30 px best
-        from PIL import Image
+        from PIL import Image  # (lazy: loaded only when used, so start-up stays fast)
 
         image = image.resize((image.width * 2, image.height * 2), Image.LANCZOS)
     buf = io.BytesIO()
@@ -113,7 +114,9 @@ def _from_tsv(tsv: str) -> tuple[str, float]:
 def load_image(path: Path, key: str, max_bytes: int) -> list[Doc]:
     """An image file as a document of its OCR'd text: one section per page (TIFF) or one in all."""
     data = read_bytes(path, max_bytes)
-    from PIL import Image, ImageSequence, UnidentifiedImageError
+    from PIL import (  # (lazy: loaded only when used, so start-up stays fast)
+        Image, ImageSequence, UnidentifiedImageError,
+    )
 
     fmt = path.suffix.lower().lstrip(".").replace("jpeg", "jpg").replace("tiff", "tif")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -132,7 +135,6 @@ def load_image(path: Path, key: str, max_bytes: int) -> list[Doc]:
     try:
         for n, frame in enumerate(ImageSequence.Iterator(img)):
             if n >= MAX_FRAMES:
-                from .base import warn
 
                 warn(key, f"read the first {MAX_FRAMES} pages of the image only; split the file")
                 break
@@ -154,7 +156,6 @@ def load_image(path: Path, key: str, max_bytes: int) -> list[Doc]:
 
 def _exif(img: Any) -> dict[str, Any]:
     """Title, author and date an image carries in its EXIF tags (ImageDescription, Artist, DateTime)."""
-    from .meta import fields, split_people
 
     try:
         exif = img.getexif()
@@ -172,7 +173,6 @@ def section_doc(path: Path, key: str, meta: dict[str, Any], sections: list[tuple
     """A document of the given (section, text) pairs, shaped like the document loader's: one block per
     section, every block by the document's authors and of its date; `meta` holds the fields
     (title, authors, date, url, tags, groups) and anything else for ``Doc.meta``."""
-    import re
 
     authors = list(meta.get("authors", []))
     blocks = [Block(text=t.strip(), kind="document", section=s, authors=list(authors), unit_id=f"s{i}",
@@ -191,7 +191,7 @@ def section_doc(path: Path, key: str, meta: dict[str, Any], sections: list[tuple
 
 def pdf_pages(data: bytes, pages: list[int]) -> dict[int, tuple[str, float]]:
     """{page index: (text, confidence)} of the given PDF pages (0-based), rendered at 300 dpi."""
-    import pypdfium2 as pdfium
+    import pypdfium2 as pdfium  # (lazy: loaded only when used, so start-up stays fast)
 
     out: dict[int, tuple[str, float]] = {}
     pdf = pdfium.PdfDocument(data)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import atexit
 import io
+import logging
 import os
 import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import warnings
 import zipfile
 from collections import defaultdict
 from pathlib import Path
@@ -25,9 +27,14 @@ from typing import Any
 
 from ..errors import LoadError
 from ..models import AuthorRef, Doc
+from .archives import load_member
 from .base import check_zip, latest_date, norm_date, read_bytes, split_quoted, warn
 from .elements import element_doc
+from .encoding import decode
 from .meta import fields, split_people
+from .ocr import section_doc
+from .sheets import odf_props, odf_text
+from .threads import html_to_text
 
 OFFICE_EXTENSIONS = (".msg", ".odt", ".odp", ".rtf", ".epub", ".org", ".doc", ".ppt")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -57,7 +64,7 @@ def load(path: Path, key: str, max_bytes: int, depth: int = 0) -> list[Doc]:
 
 
 def _title(text: str, depth: int) -> Any:
-    from unstructured.documents.elements import Title
+    from unstructured.documents.elements import Title  # (lazy: loaded only when used, so start-up stays fast)
 
     el = Title(text)
     el.metadata.category_depth = depth
@@ -65,13 +72,13 @@ def _title(text: str, depth: int) -> Any:
 
 
 def _text(text: str) -> Any:
-    from unstructured.documents.elements import Text
+    from unstructured.documents.elements import Text  # (lazy: loaded only when used, so start-up stays fast)
 
     return Text(text)
 
 
 def _item(text: str) -> Any:
-    from unstructured.documents.elements import ListItem
+    from unstructured.documents.elements import ListItem  # (lazy: loaded only when used, so start-up stays fast)
 
     return ListItem(text)
 
@@ -81,9 +88,8 @@ def _item(text: str) -> Any:
 def _odf(ext: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list]:
     what = "ODT" if ext == ".odt" else "ODP"
     check_zip(io.BytesIO(data), max_bytes, what, fix="re-save it, or raise ASKCOLLEAGUE_MAX_FILE_MB")
-    from odf.opendocument import load as odf_load
+    from odf.opendocument import load as odf_load  # (lazy: loaded only when used, so start-up stays fast)
 
-    from .sheets import odf_props
 
     try:
         doc = odf_load(io.BytesIO(data))
@@ -98,7 +104,7 @@ def _odf(ext: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], list]:
 
 
 def _odt_walk(node: Any, out: list) -> None:
-    from odf import teletype
+    from odf import teletype  # (lazy: loaded only when used, so start-up stays fast)
 
     for el in getattr(node, "childNodes", []):
         name = getattr(el, "qname", (None, None))[1]
@@ -132,16 +138,16 @@ def _odt_walk(node: Any, out: list) -> None:
 
 
 def _odf_row() -> Any:
-    from odf.table import TableRow
+    from odf.table import TableRow  # (lazy: loaded only when used, so start-up stays fast)
 
     return TableRow
 
 
 def _odp(doc: Any) -> list:
-    from odf import teletype
-    from odf.draw import Frame, Page
-    from odf.namespaces import PRESENTATIONNS
-    from odf.presentation import Notes
+    from odf import teletype  # (lazy: loaded only when used, so start-up stays fast)
+    from odf.draw import Frame, Page  # (lazy: loaded only when used, so start-up stays fast)
+    from odf.namespaces import PRESENTATIONNS  # (lazy: loaded only when used, so start-up stays fast)
+    from odf.presentation import Notes  # (lazy: loaded only when used, so start-up stays fast)
 
     elements = []
     for n, page in enumerate(doc.presentation.getElementsByType(Page), 1):
@@ -149,7 +155,6 @@ def _odp(doc: Any) -> list:
         for frame in page.getElementsByType(Frame):
             if any(frame in nt.getElementsByType(Frame) for nt in page.getElementsByType(Notes)):
                 continue
-            from .sheets import odf_text
 
             text = odf_text(frame).strip()
             if not text:
@@ -176,7 +181,7 @@ _RTF_TIME = re.compile(r"\{\\(creatim|revtim)((?:\\[a-z]+\d+)+)\}")
 
 
 def _rtf(data: bytes) -> tuple[dict[str, Any], list]:
-    from striprtf.striprtf import rtf_to_text
+    from striprtf.striprtf import rtf_to_text  # (lazy: loaded only when used, so start-up stays fast)
 
     if not data.lstrip().startswith(b"{\\rtf"):
         raise LoadError("not an RTF file (no {\\rtf header); rename it to its real extension")
@@ -219,8 +224,6 @@ _ORG_LINK = re.compile(r"\[\[([^\]]+)\](?:\[([^\]]+)\])?\]")
 
 
 def _org(data: bytes) -> tuple[dict[str, Any], list]:
-    from .encoding import decode
-
     text, encoding = decode(data, "Org")
     raw: dict[str, Any] = {}
     elements: list = []
@@ -285,13 +288,10 @@ def _org(data: bytes) -> tuple[dict[str, Any], list]:
 
 def _epub(path: Path, key: str, data: bytes, max_bytes: int) -> Doc:
     check_zip(io.BytesIO(data), max_bytes, "EPUB", fix="re-save it, or raise ASKCOLLEAGUE_MAX_FILE_MB")
-    import warnings
 
-    import ebooklib
-    from ebooklib import epub
+    import ebooklib  # (lazy: loaded only when used, so start-up stays fast)
+    from ebooklib import epub  # (lazy: loaded only when used, so start-up stays fast)
 
-    from .ocr import section_doc
-    from .threads import html_to_text
 
     try:
         with warnings.catch_warnings():
@@ -359,12 +359,9 @@ def own_words(body: str) -> str:
 def _msg(path: Path, key: str, data: bytes, max_bytes: int, depth: int) -> list[Doc]:
     if not data.startswith(OLE_MAGIC):
         raise LoadError("not an Outlook message (.msg is an OLE file); save the mail again from Outlook")
-    import logging
 
-    import extract_msg
+    import extract_msg  # (lazy: loaded only when used, so start-up stays fast)
 
-    from .ocr import section_doc
-    from .threads import html_to_text
 
     logging.getLogger("extract_msg").setLevel(logging.ERROR)
     try:
@@ -406,7 +403,6 @@ def _msg(path: Path, key: str, data: bytes, max_bytes: int, depth: int) -> list[
     if text.strip():
         docs.append(section_doc(path, key, {**meta, "format": "msg", "recipients": recipients,
                                             **({"attachments": names} if names else {})}, [(None, text)]))
-    from .archives import load_member
 
     for name, payload in attached:
         try:
@@ -508,11 +504,11 @@ def docx_pptx(fmt: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], li
     check_zip(io.BytesIO(data), max_bytes, fmt.upper(), fix="re-save it, or raise ASKCOLLEAGUE_MAX_FILE_MB")
     try:
         if fmt == "docx":
-            import docx
+            import docx  # (lazy: loaded only when used, so start-up stays fast)
 
             opened = docx.Document(io.BytesIO(data))
         else:
-            import pptx
+            import pptx  # (lazy: loaded only when used, so start-up stays fast)
 
             opened = pptx.Presentation(io.BytesIO(data))
     except Exception:
@@ -521,11 +517,11 @@ def docx_pptx(fmt: str, data: bytes, max_bytes: int) -> tuple[dict[str, Any], li
     meta = fields({"title": props.title, "authors": split_people(props.author), "tags": props.keywords,
                     "date": latest_date(props.created, props.modified)})
     if fmt == "docx":
-        from unstructured.partition.docx import partition_docx
+        from unstructured.partition.docx import partition_docx  # (lazy: loaded only when used, so start-up stays fast)
 
         return meta, partition_docx(file=io.BytesIO(data), languages=[""])
-    from unstructured.documents.elements import NarrativeText
-    from unstructured.partition.pptx import partition_pptx
+    from unstructured.documents.elements import NarrativeText  # (lazy: loaded only when used, so start-up stays fast)
+    from unstructured.partition.pptx import partition_pptx  # (lazy: loaded only when used, so start-up stays fast)
 
     by_slide = defaultdict(list)
     for el in partition_pptx(file=io.BytesIO(data), languages=[""]):

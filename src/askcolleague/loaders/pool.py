@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable
 
 from ..errors import LoadError, MetadataError
 from ..models import Doc
+from ..settings import Settings
 from . import SourceSpec, load_source
 
 MAX_AUTO_WORKERS = 4
@@ -105,7 +106,6 @@ class ParsePool:
     def __init__(self, specs: Iterable[SourceSpec], max_bytes: int, settings: Any = None,
                  wanted: Callable[[SourceSpec], bool] | None = None,
                  load: Callable[[SourceSpec, int], list[Doc]] = load_source) -> None:
-        from ..settings import Settings
 
         settings = settings or Settings.load()
         specs = list(specs)

@@ -17,13 +17,17 @@ import datetime as _dt
 import io
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import LoadError
 from ..models import Doc
+from ..settings import Settings
 from .base import check_zip, latest_date, norm_date, read_bytes, warn
+from .encoding import decode
 from .meta import fields, split_people
+from .ocr import section_doc
 
 SHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".tsv")
 _NUMERIC = re.compile(r"^[-+]?[$€£¥]?\s?\d[\d.,\s']*%?$|^\d{4}-\d{2}-\d{2}")
@@ -32,8 +36,6 @@ EMPTY_RUN = 10_000  # this many empty rows in a row end a sheet (styled rows to 
 
 
 def _limits() -> tuple[int, int, int]:
-    from ..settings import Settings
-
     s = Settings.load()
     return max(int(s.sheet_max_rows), 1), max(int(s.sheet_max_cells), 1), max(int(s.chunk_tokens), 32)
 
@@ -98,8 +100,6 @@ def _letters(i: int) -> str:
 # ---------------------------------------------------------------- rows to blocks
 
 def _doc(path: Path, key: str, meta: dict[str, Any], sheets: Iterable[tuple[str, Iterator[list[Any]]]]) -> Doc:
-    from .ocr import section_doc
-
     max_rows, max_cells, tokens = _limits()
     budget = int(tokens * 2.5)  # characters of rows per block: about one chunk with its context line
     cells_left = max_cells
@@ -203,8 +203,6 @@ def _doc(path: Path, key: str, meta: dict[str, Any], sheets: Iterable[tuple[str,
 # ---------------------------------------------------------------- readers
 
 def _csv(data: bytes, ext: str) -> tuple[list[tuple[str, Iterator[list[Any]]]], str]:
-    from .encoding import decode
-
     text, encoding = decode(data, ext.lstrip(".").upper())
     lines = text.split("\n", 1)
     delimiter = None
@@ -232,9 +230,8 @@ def _props(title: Any, creator: Any, modifier: Any, created: Any, modified: Any,
 
 def _xlsx(data: bytes, max_bytes: int) -> tuple[Iterator[tuple[str, Iterator[list[Any]]]], dict[str, Any]]:
     check_zip(io.BytesIO(data), max_bytes, "XLSX", fix="re-save it, or raise ASKCOLLEAGUE_MAX_FILE_MB")
-    import warnings
 
-    import openpyxl
+    import openpyxl  # (lazy: loaded only when used, so start-up stays fast)
 
     try:
         with warnings.catch_warnings():  # "Data Validation extension is not supported" and the like
@@ -257,7 +254,7 @@ def _xlsx(data: bytes, max_bytes: int) -> tuple[Iterator[tuple[str, Iterator[lis
 
 
 def _xls(data: bytes) -> tuple[list[tuple[str, Iterator[list[Any]]]], dict[str, Any]]:
-    import xlrd
+    import xlrd  # (lazy: loaded only when used, so start-up stays fast)
 
     try:
         book = xlrd.open_workbook(file_contents=data, on_demand=True)
@@ -296,7 +293,7 @@ def _xls(data: bytes) -> tuple[list[tuple[str, Iterator[list[Any]]]], dict[str, 
 def _ole_props(data: bytes) -> dict[str, Any]:
     """Title, author, dates and keywords from an OLE file's SummaryInformation (.xls, .doc, .ppt)."""
     try:
-        import olefile
+        import olefile  # (lazy: loaded only when used, so start-up stays fast)
 
         with olefile.OleFileIO(data) as ole:
             m = ole.get_metadata()
@@ -311,8 +308,8 @@ def _ole_props(data: bytes) -> dict[str, Any]:
 
 def _ods(data: bytes, max_bytes: int) -> tuple[list[tuple[str, Iterator[list[Any]]]], dict[str, Any]]:
     check_zip(io.BytesIO(data), max_bytes, "ODS", fix="re-save it, or raise ASKCOLLEAGUE_MAX_FILE_MB")
-    from odf.opendocument import load as odf_load
-    from odf.table import Table, TableRow
+    from odf.opendocument import load as odf_load  # (lazy: loaded only when used, so start-up stays fast)
+    from odf.table import Table, TableRow  # (lazy: loaded only when used, so start-up stays fast)
 
     try:
         doc = odf_load(io.BytesIO(data))
@@ -355,8 +352,8 @@ def _ods(data: bytes, max_bytes: int) -> tuple[list[tuple[str, Iterator[list[Any
 
 def odf_text(el: Any) -> str:
     """The text of an OpenDocument element, paragraphs on their own lines."""
-    from odf import teletype
-    from odf.text import P
+    from odf import teletype  # (lazy: loaded only when used, so start-up stays fast)
+    from odf.text import P  # (lazy: loaded only when used, so start-up stays fast)
 
     paras = el.getElementsByType(P)
     return "\n".join(teletype.extractText(p) for p in paras) if paras else teletype.extractText(el)
@@ -364,8 +361,9 @@ def odf_text(el: Any) -> str:
 
 def odf_props(doc: Any) -> dict[str, Any]:
     """Title, authors, date and keywords of an OpenDocument file's meta.xml."""
-    from odf import dc, meta as odf_meta
-    from odf import teletype
+    from odf import teletype  # (lazy: loaded only when used, so start-up stays fast)
+    from odf import dc
+    from odf import meta as odf_meta  # (lazy: loaded only when used, so start-up stays fast)
 
     def first(kind: Any) -> str | None:
         els = doc.meta.getElementsByType(kind) if doc.meta is not None else []

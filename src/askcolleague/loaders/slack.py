@@ -1,11 +1,10 @@
 """Slack export loader (folder or .zip, read in memory): one Doc per thread, each message its own block."""
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import json
 import re
 import zipfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 

@@ -25,7 +25,9 @@ from xml.etree.ElementTree import ParseError
 
 from ..errors import LoadError
 from ..models import AuthorRef, Block, Doc, Person, person_id_for
+from .archives import _limits, safe_name
 from .base import check_size, display, norm_date
+from .meta import read_sidecar
 from .threads import clean_text, html_to_text, reply_context
 
 FILES = ("Posts.xml", "Users.xml", "Comments.xml")
@@ -50,7 +52,7 @@ def is_dump_dir(path: Path) -> bool:
 
 def is_dump_7z(path: Path) -> bool:
     try:
-        import py7zr
+        import py7zr  # (lazy: loaded only when used, so start-up stays fast)
 
         with py7zr.SevenZipFile(path, mode="r") as z:
             found = _find(z.getnames())
@@ -66,9 +68,8 @@ def _files(path: Path, max_bytes: int) -> Iterator[dict[str, Path]]:
         found = _find([p.name for p in path.iterdir() if p.is_file()])
         yield {f: path / n for f, n in found.items()}
         return
-    import py7zr
+    import py7zr  # (lazy: loaded only when used, so start-up stays fast)
 
-    from .archives import _limits, safe_name
 
     check_size(path, max_bytes)
     limit, _members = _limits()
@@ -92,8 +93,8 @@ def _files(path: Path, max_bytes: int) -> Iterator[dict[str, Path]]:
 
 def rows(file: Path) -> Iterator[dict[str, str]]:
     """The attributes of each ``<row>`` of a dump file, streamed: every row is cleared once read."""
-    import defusedxml.ElementTree as SafeET
-    from defusedxml import DefusedXmlException
+    import defusedxml.ElementTree as SafeET  # (lazy: loaded only when used, so start-up stays fast)
+    from defusedxml import DefusedXmlException  # (lazy: loaded only when used, so start-up stays fast)
 
     root = None
     try:
@@ -112,7 +113,6 @@ def rows(file: Path) -> Iterator[dict[str, str]]:
 
 def _site(path: Path) -> tuple[str, str | None]:
     """(site id for handles, base URL or None) from the sidecar's ``site_url``, else the dump's name."""
-    from .meta import read_sidecar
 
     raw, _ = read_sidecar(path)
     url = str(raw.get("site_url") or "").strip().rstrip("/") or None

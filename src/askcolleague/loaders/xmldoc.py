@@ -15,6 +15,7 @@ from ..errors import LoadError
 from ..models import Doc
 from .base import read_bytes
 from .encoding import declared_charset
+from .ocr import section_doc
 
 _TITLES = ("title", "name", "subject", "heading", "caption", "label", "headline")
 _MAX_LINES = 200_000
@@ -25,10 +26,9 @@ def _local(tag: object) -> str:
 
 
 def load(path: Path, key: str, max_bytes: int) -> list[Doc]:
-    import defusedxml.ElementTree as SafeET
-    from defusedxml import DefusedXmlException
+    import defusedxml.ElementTree as SafeET  # (lazy: loaded only when used, so start-up stays fast)
+    from defusedxml import DefusedXmlException  # (lazy: loaded only when used, so start-up stays fast)
 
-    from .ocr import section_doc
 
     data = read_bytes(path, max_bytes)
     try:

@@ -9,11 +9,11 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ConfigError
-from .fusion import reciprocal_rank_fusion
 from ..index import Index
 from ..index.bm25 import bm25_sql_weights
 from ..models import SOURCE_TYPES
 from ..text import question_words
+from .fusion import reciprocal_rank_fusion
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -102,7 +102,7 @@ class Retriever:
         if not words or (allowed is not None and len(allowed) == 0):
             return []
         lex = self.index.bm25
-        if lex is not None:  # the in-memory postings (lexical.py): FTS5's scores, without its row visits
+        if lex is not None:  # the in-memory postings (index/bm25.py): FTS5's scores, without its row visits
             return lex.search(words, depth, allowed, visible=self.visible_mask(groups))
         return self.bm25_fts5(words, depth, allowed)
 

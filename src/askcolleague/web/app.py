@@ -14,16 +14,17 @@ from starlette.middleware import Middleware
 
 from ..answer import Assistant, LiveAssistant
 from ..answer.bounds import PAGE_PASSAGE_CHARS, bound_answer, clip
+from ..answer.tools import visible_groups
 from ..errors import AskColleagueError, LoginError
 from ..feedback import FeedbackStore
 from ..index import current_version
 from ..indexing.build import build
-from ..integrations.tools import visible_groups
 from ..models import SOURCE_TYPES
 from ..settings import Settings
 from .auth import Users
 from .followup import rewrite_query
 from .guard import Guard
+from .mcp import HttpMCP, build_server, http_resolver
 from .render import answer_markdown, header_html, md, people_html, sources_html, status_line
 
 ASSETS = Path(__file__).parent / "assets"
@@ -72,7 +73,7 @@ def get_assistant(index_path: Path, settings: Settings) -> Assistant:
 
 def _auth(users: Users):
     """Gradio's `auth` check; scrypt runs in a worker thread so a login never stalls the server.
-    (Failed logins are limited before this runs: see websecurity.Guard.)"""
+    (Failed logins are limited before this runs: see web/guard.py.)"""
     async def check(username: str, password: str) -> bool:
         try:
             return await asyncio.to_thread(users.check, username, password)
@@ -241,7 +242,7 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
 
     def owns(turns, request: gr.Request | None) -> bool:
         """Whether a conversation's state belongs to the request's user (each turn records its user):
-        a request that reached another user's session must never read it (websecurity refuses it first)."""
+        a request that reached another user's session must never read it (the guard, web/guard.py, refuses it first)."""
         me = getattr(request, "username", None)
         return all(isinstance(t, dict) and t.get("user") == me for t in turns or [])
 
@@ -433,7 +434,7 @@ def ensure_index(index_path: Path, settings: Settings) -> None:
 def serve(index_path: str | Path | None = None, host: str = "127.0.0.1", port: int = 7860,
           settings: Settings | None = None, block: bool = True, mcp: bool = True) -> gr.Blocks:
     """Build the index if missing, load and warm the Assistant, and serve the page on host:port, and with
-    `mcp` the MCP tools (mcp_server.py) on streamable HTTP at /gradio_api/mcp/.
+    `mcp` the MCP tools (web/mcp.py) on streamable HTTP at /gradio_api/mcp/.
 
     With the users_file setting, the page and the API ask for a login (see create_app) or an API token
     (`Authorization: Bearer`), and the MCP endpoint for an API token.
@@ -459,13 +460,12 @@ def serve(index_path: str | Path | None = None, host: str = "127.0.0.1", port: i
     # cannot log in, and turns a dict result into its Python repr.
     mcp_app = None
     if mcp:
-        from ..integrations.mcp import HttpMCP, build_server, http_resolver
 
         mcp_app = HttpMCP(build_server(http_resolver(get_live(path, settings), users),
                                        concurrency=LLM_CONCURRENCY if settings.llm_base_url else CONCURRENCY), host)
         _log(f"MCP (streamable HTTP) at http://{host}:{port}/gradio_api/mcp/"
              + (" for API tokens (`askcolleague users token USERNAME`)" if users is not None else ""))
-    # The guard (websecurity.Guard) goes in as the app's middleware: Starlette refuses middleware
+    # The guard (web/guard.py) goes in as the app's middleware: Starlette refuses middleware
     # added after the app has started, and launch() starts it. Uploads, monitoring, Gradio's MCP server
     # and server-side rendering (a Node proxy in front, which would hide client addresses) are off;
     # errors other than gr.Error reach the client without their message (show_error=False).

@@ -5,7 +5,6 @@ import re
 
 from ..text import STOPWORDS
 
-
 FOLLOW_UP_WORDS = frozenset(
     "it its that this these those they them their theirs there he him his she her hers one ones same such".split())
 

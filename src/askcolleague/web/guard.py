@@ -33,6 +33,9 @@ from typing import Any, Callable
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection, Request
 
+from ..errors import LoginError
+from .auth import token_id
+
 API = "/gradio_api"
 
 # A policy the Gradio page works with (it needs inline scripts and styles, and `new Function` for
@@ -441,8 +444,6 @@ class Guard:
     async def _token_user(self, token: str, addr: str, send) -> str | None:
         """The username of a valid API token; otherwise None, after replying 401 (wrong or revoked),
         429 (too many bad tokens from this address, or for this token id) or 503 (users file broken)."""
-        from ..errors import LoginError
-        from .auth import token_id
 
         key = f"token:{token_id(token) or '?'}"
         wait = self.limiter.blocked(key, addr)

@@ -1,7 +1,7 @@
-"""The MCP server: the agent tools (tools.py) over the Model Context Protocol, on stdio or on streamable HTTP.
+"""The MCP server: the agent tools (answer/tools.py) over the Model Context Protocol, on stdio or on streamable HTTP.
 
 One FastMCP server (the official `mcp` SDK) serves both transports. Who is asking comes from a
-`resolve(request)` function: over HTTP, websecurity.Guard has already checked the caller's API token
+`resolve(request)` function: over HTTP, the guard (web/guard.py) has already checked the caller's API token
 and put its username in the request's scope (USER_KEY); over stdio, the user is fixed when the
 server starts (`askcolleague mcp --as PERSON | --user NAME`; public passages only by default).
 Each call resolves its asker again (a removed user or a rebuilt index takes effect at once), then
@@ -27,11 +27,12 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from . import tools
-from ..answer import Assistant, LiveAssistant
+from ..answer import Assistant, LiveAssistant, tools
 from ..errors import AskColleagueError, ConfigError, LoginError
+from ..index import current_version
 from ..settings import Settings
-from ..web.guard import USER_KEY
+from .auth import Users
+from .guard import USER_KEY
 
 Resolve = Callable[[Any], tuple[Assistant, "list[str] | None"]]
 
@@ -228,8 +229,6 @@ def stdio_resolver(live: LiveAssistant, as_person: str | None = None, user: str 
 def run_stdio(index_path: str | Path, settings: Settings | None = None, as_person: str | None = None,
               user: str | None = None, users_file: str | Path | None = None) -> None:
     """Load the index and the model once, check the asker, then speak MCP on stdin/stdout until stdin closes."""
-    from ..index import current_version
-    from ..web.auth import Users
 
     settings = settings or Settings.load()
     path = Path(index_path)

@@ -2,7 +2,7 @@
 
 Every function takes `groups`, the asker's access: None = no access control (every passage), a list
 = only passages without groups or in one of these groups, applied *before* ranking (retrieval
-filters), exactly as in the web chat. The MCP server (mcp_server.py) serves them; visible_groups and
+filters), exactly as in the web chat. The MCP server (web/mcp.py) serves them; visible_groups and
 the bounds (bounds.py) are the web API's own.
 """
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..answer import Assistant, cited_authors
-from ..answer.bounds import MAX_PASSAGE_CHARS, PAGE_PASSAGE_CHARS, bound_answer, clip, clip_passage
 from ..errors import AskColleagueError, ConfigError
 from ..models import SOURCE_TYPES, role_of
+from .assistant import Assistant
+from .bounds import MAX_PASSAGE_CHARS, PAGE_PASSAGE_CHARS, bound_answer, clip, clip_passage
+from .result import cited_authors
 
 MODES = ("hybrid", "dense", "bm25")
 MAX_QUESTION_CHARS = 2_000  # a question, query or topic longer than this is refused
