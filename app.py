@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     from askcolleague.errors import AskColleagueError
-    from askcolleague.web import serve
+    from askcolleague.web.app import serve
 
     try:
         serve(args.index, host=args.host, port=args.port, mcp=not args.no_mcp)
