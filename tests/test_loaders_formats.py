@@ -590,3 +590,32 @@ def test_discovery_reads_every_new_type(tmp_path):
     specs, _people, problems = discover([tmp_path])
     assert {s.path.name: s.kind for s in specs} == {"r.xlsx": "document", "t.odt": "document", "a.org": "document"}
     assert not problems
+
+
+@needs_tesseract
+def test_ocr_passages_are_marked_on_their_citations(tmp_path, fake_embedder):
+    """A passage read by OCR says so wherever it is cited: `ocr: true` in the JSON, "OCR" in the
+    terminal and on the web's source card; a typed document beside it is not marked."""
+    import jsonschema
+
+    from askcolleague.answer import Assistant
+    from askcolleague.indexing.build import build
+    from askcolleague.schema import ANSWER_SCHEMA
+    from askcolleague.web.render import sources_html
+
+    root = tmp_path / "kb"
+    root.mkdir()
+    scan(SCAN_TEXT).save(root / "notice.png")
+    (root / "wifi.md").write_text("# Office Wi-Fi\n\nThe staff Wi-Fi password changes every month and IT posts it.\n")
+    build([root], tmp_path / "idx", embedder=fake_embedder, warn=lambda m: None)
+    asst = Assistant.from_index(tmp_path / "idx", embedder=fake_embedder)
+    ans = asst.ask("Where is the visitor WiFi password printed?", mode="bm25")
+    cites = {c.doc_id: c for c in ans.citations + ans.more_results}
+    ocr = next(c for d, c in cites.items() if d.endswith("notice.png"))
+    typed = next(c for d, c in cites.items() if d.endswith("wifi.md"))
+    assert ocr.ocr is True and typed.ocr is False
+    d = ans.to_dict()
+    jsonschema.validate(d, ANSWER_SCHEMA)
+    assert ocr.n == 1  # the notice answers it
+    assert "OCR: may hold recognition errors" in ans.render()
+    assert 'class="ac-ocr"' in sources_html([{"question": "q", "answer": d}])

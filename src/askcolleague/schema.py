@@ -16,6 +16,7 @@ _CITATION = {
         "date": _STR_OR_NULL, "score": {"type": "number"}, "authors": {"type": "array", "items": _AUTHOR},
         "highlights": {"type": "array", "items": {"type": "string"}},
         "role": {"enum": ["document", "post", "question", "answer", "comment", "reply", "message", "profile", None]},
+        "ocr": {"type": "boolean"},  # the passage was read from an image by OCR (may hold recognition errors)
         # the web API's /ask cuts a passage longer than web.MAX_PASSAGE_CHARS and says so
         "truncated": {"type": "boolean"},
     },

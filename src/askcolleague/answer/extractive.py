@@ -248,16 +248,19 @@ class ExtractiveAnswers:
             highlights.setdefault(hi, []).append(s)
             parts.append(f"{s} [{number[hi]}]")
         links = self.index.store.links_for([h.id for h in hits])
-        cites = [self._citation(hits[hi], n, links, highlights.get(hi, []), groups) for hi, n in
+        # a section read by OCR is named "… (OCR)" by the loaders; its document's meta confirms it
+        ocr = self.index.store.ocr_docs(h.row["doc_id"] for h in hits if (h.row.get("section") or "").endswith("(OCR)"))
+        cites = [self._citation(hits[hi], n, links, highlights.get(hi, []), groups, ocr) for hi, n in
                  sorted(number.items(), key=lambda kv: kv[1])]
-        more = [self._citation(h, 0, links, [], groups) for i, h in enumerate(hits) if i not in number]
+        more = [self._citation(h, 0, links, [], groups, ocr) for i, h in enumerate(hits) if i not in number]
         return Answer(question, text if text is not None else " ".join(parts), False,
                       "llm" if llm_mode else "extractive", None, cites, [], [], {}, more, retrieval_mode=mode)
 
-    def _citation(self, h: Hit, n: int, links, highlights: list[str], groups: list[str] | None = None) -> Citation:
+    def _citation(self, h: Hit, n: int, links, highlights: list[str], groups: list[str] | None = None,
+                  ocr_docs: set[str] = frozenset()) -> Citation:
         r = h.row
         return Citation(n=n, chunk_id=r["chunk_id"], doc_id=r["doc_id"], title=r["title"], section=r["section"],
                         text=r["text"], url=r["url"], source_type=r["source_type"], date=r["date"],
                         score=round(h.score, 6), authors=cited_authors(self.index.store, r, links, groups),
-                        role=role_of(r["source_type"], r.get("role")),
-                        highlights=highlights)
+                        role=role_of(r["source_type"], r.get("role")), highlights=highlights,
+                        ocr=r["doc_id"] in ocr_docs and (r.get("section") or "").endswith("(OCR)"))

@@ -24,6 +24,7 @@ class Citation:
     authors: list[dict]
     highlights: list[str] = field(default_factory=list)  # sentences of `text` the answer relies on
     role: str | None = None  # the unit's role in its conversation: question, answer, reply, comment, ...
+    ocr: bool = False  # the text was read from an image by OCR: it may hold recognition errors
 
 @dataclass
 class PersonHit:
@@ -87,7 +88,8 @@ class Answer:
             for c in self.citations:
                 who = ", ".join(a["name"] for a in c.authors) or "unknown author"
                 where = f"{c.title}" + (f" › {c.section}" if c.section else "")
-                out.append(f"  [{c.n}] {where} — {who}{', ' + c.date[:10] if c.date else ''} ({c.source_type})")
+                ocr = ", OCR: may hold recognition errors" if c.ocr else ""
+                out.append(f"  [{c.n}] {where} — {who}{', ' + c.date[:10] if c.date else ''} ({c.source_type}{ocr})")
                 if c.url:
                     out.append(f"       {c.url}")
         if self.people:

@@ -115,6 +115,8 @@ def _passage(asst: Assistant, row: dict, links, groups: list[str] | None, limit:
          "date": row["date"], "authors": cited_authors(asst.index.store, row, links, groups)}
     if cut:
         d["truncated"] = True
+    if (row["section"] or "").endswith("(OCR)") and asst.index.store.ocr_docs([row["doc_id"]]):
+        d["ocr"] = True  # read from an image: the text may hold recognition errors
     return d
 
 

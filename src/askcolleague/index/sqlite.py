@@ -310,6 +310,14 @@ class Store:
             [row["doc_id"], row["position"] - 1, row["position"] + 1, *args])}
         return row, (_doc_row(d) if d is not None else None), near
 
+    def ocr_docs(self, doc_ids: Iterable[str]) -> set[str]:
+        """Those of the documents whose text was (partly) read by OCR (their meta says `ocr: true`)."""
+        ids = list(dict.fromkeys(doc_ids))
+        if not ids:
+            return set()
+        q = f"SELECT doc_id, meta_json FROM docs WHERE doc_id IN ({','.join('?' * len(ids))})"
+        return {d for d, m in self.db.execute(q, ids) if json.loads(m or "{}").get("ocr") is True}
+
     def doc_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT doc_id FROM docs")]
 

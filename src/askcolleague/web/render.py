@@ -139,7 +139,9 @@ def sources_html(turns: list[dict]) -> str:
         cards = []
         for c in ans["citations"]:
             authors = ", ".join(_link(esc(a["name"]), a.get("url")) for a in c["authors"]) or "unknown author"
-            meta = " · ".join(x for x in (authors, esc(_day(c["date"])), esc(c["source_type"])) if x)
+            ocr = ('<span class="ac-ocr" title="Read from an image by OCR: the text may hold recognition errors">'
+                   'OCR</span>') if c.get("ocr") else ""
+            meta = " · ".join(x for x in (authors, esc(_day(c["date"])), esc(c["source_type"]), ocr) if x)
             orig = _link("open original ↗", c.get("url"), "ac-orig")
             section = f' <span class="ac-section">› {esc(clip(c["section"]))}</span>' if c.get("section") else ""
             snippet = " … ".join(esc(clip(h, 300)) for h in c["highlights"][:1])
