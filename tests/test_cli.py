@@ -72,3 +72,14 @@ def test_build_nothing_indexable_fails_clearly(tmp_path):
 def test_missing_index_says_how_to_build(tmp_path):
     proc = run("ask", "anything", "--index", str(tmp_path / "none"), check=False)
     assert proc.returncode == 1 and "index build" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_index_uri_no_backend_serves_is_refused(tmp_path):
+    """`--index scheme://…` that no backend registered: one line naming it, and no folder made of it."""
+    for args in (["ask", "hi"], ["index", "build", str(DEMO)]):
+        p = subprocess.run([sys.executable, "-m", "askcolleague", *args, "--index", "postgresql://kb@db/knowledge"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert p.returncode == 1 and "Traceback" not in p.stderr
+        errors = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.startswith("Error:")]
+        assert errors == ["Error: postgresql://kb@db/knowledge: no index backend for postgresql://; use an index folder"]
+        assert not list(tmp_path.iterdir())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -27,8 +28,18 @@ def _settings(**overrides) -> Settings:
         raise click.ClickException(str(e)) from None
 
 
+_URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/+")  # an index location given as a URI (scheme://...)
+
+
 def _index_path(index: Path | None, settings: Settings) -> Path:
-    return Path(index) if index else Path(settings.index)
+    """The index location given (or the setting's); a URI no backend serves is refused here, before
+    any command could mistake it for a folder name."""
+    location = str(index) if index else str(settings.index)
+    if _URI.match(location):  # (click's Path type folds "//" after the scheme)
+        from .index import backend_for  # (lazy: the storage stack loads only for commands that use an index)
+
+        backend_for(_URI.sub(lambda m: m.group(1) + "://", location, count=1))
+    return Path(location)
 
 
 def _dump(obj) -> None:
@@ -200,7 +211,7 @@ def ask_cmd(question, index, k, mode, source_type, person, tag, since, until, as
 @_json_option
 def people_cmd(words, index, k, as_person, as_json) -> None:
     """`people list`: everyone in the index; `people "TOPIC"`: who knows about TOPIC, with evidence."""
-    from .index import Index  # (lazy: `askcolleague --help` and each command load only what they need)
+    from .index import open_index  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings(k=k)
     path = _index_path(index, settings)
@@ -210,7 +221,7 @@ def people_cmd(words, index, k, as_person, as_json) -> None:
         groups = None
         if as_person:
             groups = Assistant.from_index(path, settings).groups_for(as_person)
-        idx = Index.open(path, settings)
+        idx = open_index(path, settings)
         counts = idx.store.people_counts(groups)
         everyone = idx.store.people()
         shown = idx.store.visible_profiles([p.person_id for p in everyone], groups)
@@ -404,7 +415,9 @@ def users_add(username, person, users_file, index, password_stdin, replace) -> N
 
 def _check_person(person: str, index: Path | None) -> None:
     """Warn when the index does not know the person (the user would then see only public passages)."""
-    from .index import Index, current_version  # (lazy: `askcolleague --help` and each command load only what they need)
+    from .index import (  # (lazy: `askcolleague --help` and each command load only what they need)
+        current_version, open_index,
+    )
     from .search import Retriever  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings()
@@ -412,7 +425,7 @@ def _check_person(person: str, index: Path | None) -> None:
     if current_version(path) is None:
         return
     try:
-        idx = Index.open(path, settings)
+        idx = open_index(path, settings)
     except AskColleagueError:
         return
     try:

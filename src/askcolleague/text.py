@@ -31,6 +31,7 @@ _ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|cf|vs|approx|incl|esp|resp|Dr|Mr|Mrs|Ms
 
 _TABLE_ROW = re.compile(r"\S.* \| .*\S")  # a table row as the loaders write it: cells joined by " | "
 
+
 def table_rows(text: str) -> dict[str, str]:
     """Each table row of a passage (not a header), mapped to the header row of its table."""
     out, header = {}, None
@@ -44,6 +45,7 @@ def table_rows(text: str) -> dict[str, str]:
         else:
             header = None
     return out
+
 
 def sentences(text: str) -> list[str]:
     """Split a passage into sentences (and lines); drop fragments without a word. A table row is
@@ -64,6 +66,7 @@ def sentences(text: str) -> list[str]:
     parts += _prose(para)
     return [p for p in parts if re.search(r"[A-Za-z]{2}", p)]
 
+
 def _prose(lines: list[str]) -> list[str]:
     text = "\n".join(lines)
     if not text.strip():
@@ -83,6 +86,7 @@ def _prose(lines: list[str]) -> list[str]:
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]’”]*\s*$")
 
 _SENTENCE_START = re.compile(r"[.!?…][\"')\]’”]*\s+|\n")
+
 
 def restore_start(prev: str, cur: str, prev_starts: bool = False) -> tuple[str, bool]:
     """Where chunk `cur` starts, given the chunk `prev` before it in the same unit (a section,
@@ -113,6 +117,7 @@ def restore_start(prev: str, cur: str, prev_starts: bool = False) -> tuple[str, 
 
 MAX_SENTENCE_CHARS = 1000  # longer "sentences" (an unbroken run, a flattened table) are not answer sentences
 
+
 def answerable_sentence(s: str) -> bool:
     """A sentence that can state a fact: not a heading, a fragment, a question, a lead-in to a list
     (ending in ':') or a run-on list."""
@@ -120,14 +125,17 @@ def answerable_sentence(s: str) -> bool:
     end = s.rstrip()[-1:]
     return 4 <= len(words) <= 80 and len(s) <= MAX_SENTENCE_CHARS and end not in ("?", ":") and not s.isupper()
 
+
 def _stem(w: str) -> str:
     for suf in ("ing", "ed", "es", "s"):
         if len(w) > len(suf) + 2 and w.endswith(suf):
             return w[: -len(suf)]
     return w
 
+
 def content_terms(text: str) -> set[str]:
     return {_stem(w) for w in _TOK.findall(text.lower()) if w not in STOPWORDS and len(w) > 1}
+
 
 def lexical_overlap(query_terms: set[str], text: str) -> float:
     """Fraction of the question's content terms found in the text."""
@@ -135,10 +143,13 @@ def lexical_overlap(query_terms: set[str], text: str) -> float:
         return 0.0
     return len(query_terms & content_terms(text)) / len(query_terms)
 
-def _norm(s: str) -> str:
+
+def squash(s: str) -> str:
+    """Lower-cased, with runs of whitespace as one space: for comparing sentences."""
     return " ".join(s.split()).lower()
 
-def _same(a: str, b: str) -> bool:
+
+def same_sentence(a: str, b: str) -> bool:
     """One sentence repeats the other (a quote of it, or the same words)."""
-    a, b = " ".join(a.lower().split()).rstrip("."), " ".join(b.lower().split()).rstrip(".")
+    a, b = squash(a).rstrip("."), squash(b).rstrip(".")
     return a in b or b in a

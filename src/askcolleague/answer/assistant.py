@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ConfigError, ModelMismatchError
-from ..index import Index, current_version
+from ..index import Index, current_version, open_index
 from ..indexing.calibration import DEFAULT
 from ..models import Person
 from ..search import Filters, Hit, Retriever
@@ -39,7 +39,7 @@ class Assistant(ExtractiveAnswers, PeopleRanking):
     def from_index(cls, path: str | Path | None = None, settings: Settings | None = None,
                    embedder=None) -> "Assistant":
         settings = settings or Settings.load()
-        return cls(Index.open(path or settings.index, settings, embedder=embedder), settings)
+        return cls(open_index(path or settings.index, settings, embedder=embedder), settings)
 
     @property
     def embedder(self):

@@ -9,7 +9,7 @@ import re
 from ..models import role_of
 from ..search import Hit
 from ..text import (
-    _norm, _same, answerable_sentence, content_terms, lexical_overlap, restore_start, sentences, table_rows,
+    answerable_sentence, content_terms, lexical_overlap, restore_start, same_sentence, sentences, squash, table_rows,
 )
 from .questions import AGREEMENT, QUANTITY, QUANTITY_QUESTION
 from .result import Answer, Citation, cited_authors
@@ -74,7 +74,7 @@ class ExtractiveAnswers:
                 # a quoted sentence found in its original message is the original's whole sentence
                 # (a quote often starts mid-sentence: "> put the bucket in us-west-2, ...")
                 source = originals.get(h.row["quoted_from"], [])
-                whole = [next(((oi, o) for oi, o in source if _norm(s) in _norm(o)), (hi, s)) for s in sents]
+                whole = [next(((oi, o) for oi, o in source if squash(s) in squash(o)), (hi, s)) for s in sents]
                 cands.extend(c for c in dict.fromkeys(whole) if c[0] != hi and answerable_sentence(c[1]))
                 sents = [s for (oi, _), s in zip(whole, sents) if oi == hi and not s[:1].islower()]
             if sents and not re.search(r"[.!?:;)\"'’”]\s*$", h.row["text"]):
@@ -143,7 +143,7 @@ class ExtractiveAnswers:
                 break
             if svecs is not None and any(float(svecs[ci] @ svecs[cj]) > 0.9 for cj in chosen):
                 continue
-            if any(_same(cands[ci][1], cands[cj][1]) for cj in chosen):
+            if any(same_sentence(cands[ci][1], cands[cj][1]) for cj in chosen):
                 continue
             if sum(cands[cj][0] == cands[ci][0] for cj in chosen) >= MAX_PER_PASSAGE:
                 continue  # room for the best sentences of other passages
@@ -173,7 +173,7 @@ class ExtractiveAnswers:
         cands: list[tuple[float, Hit, str]] = []
         for h in pool[:20]:
             for sent in sentences(h.row["text"]):
-                if h.id == best_hit.id and _same(sent, best_sent):
+                if h.id == best_hit.id and same_sentence(sent, best_sent):
                     continue
                 other = content_terms(sent)
                 if not other:

@@ -22,7 +22,7 @@ MAX_K = 100
 DEFAULT_SEARCH_K = 8
 
 
-class ToolInputError(AskColleagueError):
+class ToolInputError(AskColleagueError, ValueError):
     """A tool argument is out of range; the message says which and what is allowed."""
 
 
@@ -75,7 +75,8 @@ def _types(source_type: Any) -> list[str] | None:
     return types or None
 
 
-def _date(value: Any, name: str) -> str | None:
+def iso_date(value: Any, name: str) -> str | None:
+    """A `since`/`until` argument: an ISO date (or left out), else a ToolInputError saying the form."""
     v = _text(value, name, 40)
     if v is None:
         return None
@@ -87,7 +88,7 @@ def _date(value: Any, name: str) -> str | None:
 
 def _filters(source_type, person, since, until) -> dict:
     return {"source_type": _types(source_type), "person": _text(person, "person"),
-            "since": _date(since, "since"), "until": _date(until, "until")}
+            "since": iso_date(since, "since"), "until": iso_date(until, "until")}
 
 
 def _access(groups: list[str] | None) -> dict:

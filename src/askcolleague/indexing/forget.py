@@ -11,7 +11,7 @@ from typing import Callable
 from .. import feedback
 from ..embed import Embedder
 from ..errors import ConfigError
-from ..index.folder import Index
+from ..index import open_index
 from ..models import normalize_name
 from ..settings import Settings
 from .build import FORGOTTEN, BuildReport, build, read_forgotten
@@ -27,7 +27,7 @@ def forget(index_path: str | Path, person: str, with_content: bool = False, sett
     deleted too (with `with_content`).
     """
     index_path = Path(index_path)
-    idx = Index.open(index_path, settings, embedder=embedder)
+    idx = open_index(index_path, settings, embedder=embedder)
     try:
         pids = idx.store.person_ids(person)
         if not pids:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import queue
 import sys
 import threading
@@ -14,7 +13,7 @@ from starlette.middleware import Middleware
 
 from ..answer import Assistant, LiveAssistant
 from ..answer.bounds import PAGE_PASSAGE_CHARS, bound_answer, clip
-from ..answer.tools import visible_groups
+from ..answer.tools import MAX_K, MAX_QUESTION_CHARS, iso_date, visible_groups
 from ..errors import AskColleagueError, LoginError
 from ..feedback import FeedbackStore
 from ..index import current_version
@@ -90,20 +89,10 @@ def _auth_message(settings: Settings) -> str:
         "wait a minute and try again." if n > 0 else "")
 
 
-def _date(value: str | None, name: str) -> str | None:
-    v = (value or "").strip()
-    if not v:
-        return None
-    try:
-        return dt.date.fromisoformat(v).isoformat()
-    except ValueError:
-        raise ValueError(f"{name} must be a date like 2025-01-31, not {v!r}") from None
-
-
 def _filters(source_type, person, since, until) -> dict:
     types = [source_type] if isinstance(source_type, str) else list(source_type or [])
     return {"source_type": [t for t in types if t] or None, "person": (person or "").strip() or None,
-            "since": _date(since, "since"), "until": _date(until, "until")}
+            "since": iso_date(since, "since"), "until": iso_date(until, "until")}
 
 
 def _stream(asst: Assistant, query: str, kw: dict) -> Iterator[tuple[str | None, Any]]:
@@ -163,9 +152,7 @@ def visible_counts(asst: Assistant, groups: list[str], people: list[str] | None 
     return {"documents": docs, "chunks": chunks, "people": len(people)}
 
 
-MAX_QUESTION_CHARS = 2_000  # a question (or a /people topic) longer than this is refused
 MAX_COMMENT_CHARS = 2_000   # a feedback comment is cut to this
-MAX_K = 100
 
 
 def _text_arg(value: Any, name: str, limit: int, required: bool = False) -> str | None:
