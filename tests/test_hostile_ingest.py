@@ -524,7 +524,7 @@ def _disk_full_message(e, tmp_path):
 def test_disk_full_keeps_the_previous_version_and_removes_the_partial_one(tmp_path, monkeypatch, where):
     import faiss
 
-    import askcolleague.indexing.build as index_mod
+    import askcolleague.index.folder as index_mod
     import askcolleague.index.bm25 as lexical
 
     root, version = _two_versions(tmp_path)
@@ -582,7 +582,7 @@ def test_disk_full_through_the_cli_is_one_line(tmp_path, monkeypatch):
 def test_stale_tmp_versions_are_removed_at_the_start(tmp_path, monkeypatch):
     """Left by a crashed or disk-full build, they are removed before the new version is written (their
     space is what the new one needs), not only after it was published."""
-    import askcolleague.indexing.build as index_mod
+    import askcolleague.index.folder as index_mod
 
     root, version = _two_versions(tmp_path)
     stale = tmp_path / "idx" / "v-20200101T000000-dead00.tmp"

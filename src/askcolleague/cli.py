@@ -13,8 +13,9 @@ from .settings import Settings
 
 
 def _index_option(f):
-    return click.option("--index", "index", type=click.Path(path_type=Path), default=None,
-                        help="Index folder [default: $ASKCOLLEAGUE_INDEX or indexes/default].")(f)
+    return click.option("--index", "index", default=None, metavar="FOLDER|URI",
+                        help="Index folder, or postgresql://… for a PostgreSQL index "
+                             "[default: $ASKCOLLEAGUE_INDEX or indexes/default].")(f)
 
 
 def _json_option(f):
@@ -28,18 +29,25 @@ def _settings(**overrides) -> Settings:
         raise click.ClickException(str(e)) from None
 
 
-_URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/+")  # an index location given as a URI (scheme://...)
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # an index location given as a URI (scheme://...)
 
 
-def _index_path(index: Path | None, settings: Settings) -> Path:
-    """The index location given (or the setting's); a URI no backend serves is refused here, before
-    any command could mistake it for a folder name."""
+def _index_path(index: str | None, settings: Settings) -> Path | str:
+    """The index location given (or the setting's): a folder Path, or a URI as given, for its backend;
+    a URI no backend serves is refused here, before any command could mistake it for a folder name."""
     location = str(index) if index else str(settings.index)
-    if _URI.match(location):  # (click's Path type folds "//" after the scheme)
+    if _URI.match(location):
         from .index import backend_for  # (lazy: the storage stack loads only for commands that use an index)
 
-        backend_for(_URI.sub(lambda m: m.group(1) + "://", location, count=1))
+        return backend_for(location).location(location)
     return Path(location)
+
+
+def _shown(location) -> str:
+    """An index location for messages (a URI without its password)."""
+    from .index import shown
+
+    return shown(location)
 
 
 def _dump(obj) -> None:
@@ -123,10 +131,11 @@ def index_update(index, strict, wait, quiet, as_json) -> None:
 @_json_option
 def index_status(index, as_json) -> None:
     """Show what an index holds: model, counts, sources, when it was built."""
-    from .index import status  # (lazy: `askcolleague --help` and each command load only what they need)
+    from .index import backend_for  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings()
-    m = status(_index_path(index, settings))
+    path = _index_path(index, settings)
+    m = backend_for(path).status(path)
     if as_json:
         _dump(m)
         return
@@ -165,7 +174,7 @@ def forget_cmd(person, index, with_content, yes) -> None:
     path = _index_path(index, settings)
     what = "profile and everything they wrote" if with_content else "profile"
     if not yes:
-        click.confirm(f"Remove {person}'s {what} from {path}?", abort=True)
+        click.confirm(f"Remove {person}'s {what} from {_shown(path)}?", abort=True)
     report = forget(path, person, with_content=with_content, settings=settings)
     click.echo(f"forgot {person} ({what}); " + report.summary())
 
@@ -271,6 +280,9 @@ def people_cmd(words, index, k, as_person, as_json) -> None:
               help="Gold questions (YAML; format in eval/README.md).")
 @click.option("--beir", "beir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Evaluate retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) instead.")
+@click.option("--beir-index", "beir_index", default=None, metavar="FOLDER|URI",
+              help="With --beir: build the dataset's index here (replacing what is there), e.g. a postgresql:// "
+                   "URI to measure that backend [default: a temporary folder].")
 @click.option("--modes", default="bm25,dense,hybrid", show_default=True, help="Comma-separated retrieval modes.")
 @click.option("--k", "k", type=int, default=None, help="Passages per answer [default: 8].")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -281,7 +293,7 @@ def people_cmd(words, index, k, as_person, as_json) -> None:
               help="Exit 1 when a metric is below its minimum in this file (e.g. eval/thresholds.yaml).")
 @click.option("--llm", "use_llm", is_flag=True, help="Evaluate generated answers (needs an LLM configured).")
 @_json_option
-def eval_cmd(index, suite, beir, modes, k, out, abstain_threshold, check, use_llm, as_json) -> None:
+def eval_cmd(index, suite, beir, beir_index, modes, k, out, abstain_threshold, check, use_llm, as_json) -> None:
     """Measure retrieval, people, answers, abstention and latency on a gold suite (or a BEIR dataset)."""
     from .evaluation import (  # (lazy: `askcolleague --help` and each command load only what they need)
         check_thresholds, default_out_dir, evaluate, evaluate_beir, load_suite, load_thresholds,
@@ -294,7 +306,8 @@ def eval_cmd(index, suite, beir, modes, k, out, abstain_threshold, check, use_ll
     if beir:
         if not (beir / "corpus.jsonl").is_file():
             raise click.ClickException(f"{beir}: no corpus.jsonl; give a BEIR dataset folder")
-        report = evaluate_beir(beir, mode_list, settings=settings, progress=say)
+        report = evaluate_beir(beir, mode_list, settings=settings, progress=say,
+                               index_at=_index_path(beir_index, settings) if beir_index else None)
     else:
         from .answer import Assistant  # (lazy: `askcolleague --help` and each command load only what they need)
 
@@ -352,7 +365,7 @@ def mcp_cmd(index, as_person, user, users_file) -> None:
 
 @cli.group(cls=_Group)
 def feedback() -> None:
-    """Feedback given in the web chat (stored in <index>/feedback.sqlite)."""
+    """Feedback given in the web chat (stored with the index: <index>/feedback.sqlite, or in PostgreSQL)."""
 
 
 @feedback.command("export")
@@ -415,22 +428,20 @@ def users_add(username, person, users_file, index, password_stdin, replace) -> N
 
 def _check_person(person: str, index: Path | None) -> None:
     """Warn when the index does not know the person (the user would then see only public passages)."""
-    from .index import (  # (lazy: `askcolleague --help` and each command load only what they need)
-        current_version, open_index,
-    )
+    from .index import backend_for, open_index  # (lazy: each command loads only what it needs)
     from .search import Retriever  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings()
     path = _index_path(index, settings)
-    if current_version(path) is None:
-        return
     try:
+        if backend_for(path).live_name(path) is None:
+            return
         idx = open_index(path, settings)
     except AskColleagueError:
         return
     try:
         if not Retriever(idx).person_ids(person):
-            click.echo(f"warning: no person {person!r} in {path}; until there is, this user sees only passages "
+            click.echo(f"warning: no person {person!r} in {_shown(path)}; until there is, this user sees only passages "
                        "without groups (see `askcolleague people list`)", err=True)
     finally:
         idx.close()

@@ -1,4 +1,5 @@
-"""Durable answer feedback (thumbs up/down, wrong source) in SQLite beside the index: `<index>/feedback.sqlite`."""
+"""Durable answer feedback (thumbs up/down, wrong source): in SQLite beside a folder index
+(`<index>/feedback.sqlite`), in the index's own schema on PostgreSQL (index/postgres.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -63,6 +64,10 @@ class FeedbackStore:
             rows = self.db.execute(f"SELECT {', '.join(_COLS)} FROM feedback ORDER BY id").fetchall()
         return [dict(zip(_COLS, r), chunk_ids=json.loads(r[6])) for r in rows]
 
+    def delete(self, ids: list[int]) -> None:
+        with self._lock, self.db:
+            self.db.executemany("DELETE FROM feedback WHERE id = ?", [(i,) for i in ids])
+
     def close(self) -> None:
         self.db.close()
 
@@ -75,23 +80,26 @@ class FeedbackStore:
 
 def forget_chunks(index_path: str | Path, chunk_ids: list[str]) -> int:
     """Delete the feedback rows that cite or report any of these chunks (for `forget`); returns how many."""
-    path = Path(index_path) / FILENAME
+    from .index import backend_for  # (lazy: the index package imports this module's store)
+
+    backend = backend_for(index_path)
     gone = set(chunk_ids)
-    if not path.is_file() or not gone:
+    if not gone or not backend.has_feedback(index_path):
         return 0
-    with FeedbackStore(path) as store:
+    with backend.feedback(index_path) as store:
         ids = [r["id"] for r in store.rows() if r["chunk_id"] in gone or gone & set(r["chunk_ids"])]
-        with store.db:
-            store.db.executemany("DELETE FROM feedback WHERE id = ?", [(i,) for i in ids])
+        store.delete(ids)
     return len(ids)
 
 
 def export(index_path: str | Path) -> list[dict]:
     """Every feedback row of an index (empty when none was given; creates nothing)."""
-    path = Path(index_path) / FILENAME
-    if not path.is_file():
+    from .index import backend_for
+
+    backend = backend_for(index_path)
+    if not backend.has_feedback(index_path):
         return []
-    with FeedbackStore(path) as store:
+    with backend.feedback(index_path) as store:
         return store.rows()
 
 

@@ -31,7 +31,7 @@ def _bool(v: str) -> bool:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("index", "indexes/default", "Index folder used when `--index` is not given."),
+    Setting("index", "indexes/default", "Index folder (or postgresql:// URI) used when `--index` is not given."),
     Setting("model", "", "Path of a local sentence-transformers model folder; empty = the bundled all-MiniLM-L6-v2."),
     Setting("chunk_tokens", 200, "Token budget of a chunk in the embedding model's tokenizer (context line included; model limit 256).", int),
     Setting("chunk_overlap", 32, "Tokens of overlap between consecutive chunks of one long section.", int),

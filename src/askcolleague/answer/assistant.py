@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ConfigError, ModelMismatchError
-from ..index import Index, current_version, open_index
+from ..index import Index, backend_for, open_index
 from ..indexing.calibration import DEFAULT
 from ..models import Person
 from ..search import Filters, Hit, Retriever
@@ -155,7 +155,7 @@ class Assistant(ExtractiveAnswers, PeopleRanking):
                 if r["id"] not in have and not r.get("quoted_from")]
         allowed = self.retriever.allowed(filters) if rows else None
         if allowed is not None:
-            ok = set(allowed.tolist())
+            ok = self.index.store.admits(allowed, [r["id"] for r in rows])
             rows = [r for r in rows if r["id"] in ok]
         if not rows:
             return []
@@ -230,7 +230,8 @@ class LiveAssistant:
     """
 
     def __init__(self, path: str | Path, settings: Settings | None = None) -> None:
-        self.path = Path(path)
+        self.backend = backend_for(path)
+        self.path = self.backend.location(path)
         self.settings = settings or Settings.load()
         self._lock = threading.Lock()
         self._current: Assistant | None = None
@@ -238,8 +239,7 @@ class LiveAssistant:
 
     def get(self) -> Assistant:
         """The Assistant for the live version (re-opened only when CURRENT changed)."""
-        vdir = current_version(self.path)
-        name = vdir.name if vdir else None
+        name = self.backend.live_name(self.path)
         if self._current is None or name != self._version:
             with self._lock:
                 if self._current is None or name != self._version:
@@ -248,7 +248,7 @@ class LiveAssistant:
                         new = Assistant.from_index(self.path, self.settings, embedder=embedder)
                     except ModelMismatchError:  # rebuilt with another model: load that one
                         new = Assistant.from_index(self.path, self.settings)
-                    self._current, self._version = new, new.index.vdir.name
+                    self._current, self._version = new, new.index.version
         return self._current
 
     @property

@@ -105,7 +105,7 @@ def ask(asst: Assistant, groups: list[str] | None, question: str, k: int | None 
     question = _text(question, "question", MAX_QUESTION_CHARS, required=True)
     out = bound_answer(asst.ask(question, k=_k(k), mode=_mode(mode), **_filters(source_type, person, since, until),
                                 **_access(groups)).to_dict())
-    out["index_version"] = asst.index.vdir.name
+    out["index_version"] = asst.index.version
     return out
 
 
@@ -139,7 +139,7 @@ def search(asst: Assistant, groups: list[str] | None, query: str, k: int | None 
                          "title": clip(m["title"]), "section": clip(m["section"]), "text": text, "url": m["url"],
                          "source_type": m["source_type"], "date": m["date"], "authors": m["authors"],
                          **({"truncated": True} if cut else {})})
-    return {"query": query, "passages": passages, "index_version": asst.index.vdir.name}
+    return {"query": query, "passages": passages, "index_version": asst.index.version}
 
 
 def find_people(asst: Assistant, groups: list[str] | None, topic: str) -> dict:
@@ -147,7 +147,7 @@ def find_people(asst: Assistant, groups: list[str] | None, topic: str) -> dict:
     topic = _text(topic, "topic", MAX_QUESTION_CHARS, required=True)
     people = [dict(d, evidence=[dict(e, title=clip(e.get("title"))) for e in d.get("evidence") or []])
               for d in (p.to_dict() for p in asst.find_people(topic, **_access(groups)))]
-    return {"topic": topic, "people": people, "index_version": asst.index.vdir.name}
+    return {"topic": topic, "people": people, "index_version": asst.index.version}
 
 
 class PassageNotFound(AskColleagueError):
@@ -172,5 +172,5 @@ def get_passage(asst: Assistant, groups: list[str] | None, chunk_id: str) -> dic
         "document": {"doc_id": row["doc_id"], "title": clip(doc["title"]) if doc else clip(row["title"]),
                      "url": doc["url"] if doc else row["url"], "source_type": doc["source_type"] if doc else None,
                      "date": doc["date"] if doc else None, "tags": doc["tags"] if doc else []},
-        "index_version": asst.index.vdir.name})
+        "index_version": asst.index.version})
     return out

@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 
 from ..embed import get_embedder
 from ..errors import ConfigError
-from ..index import Index, status
+from ..index import backend_for, open_index
 from ..indexing.build import build
 from ..search import Retriever
 from ..settings import Settings
@@ -77,14 +77,15 @@ def beir_doc_id(doc_id: str) -> str:
 
 def evaluate_beir(dataset_dir: str | Path, modes: Iterable[str] = MODES, embedder=None, split: str = "test",
                   depth: int = DEPTH, settings=None, work_dir: str | Path | None = None,
-                  progress: Callable[[str], None] | None = None) -> Report:
+                  progress: Callable[[str], None] | None = None, index_at: str | Path | None = None) -> Report:
     """nDCG@10 and Recall@100 (and Recall@10, MRR@10) per mode on a BEIR-layout dataset.
 
     The corpus is written as a JSONL thread file (one thread per document: id = _id, title, body =
     text) into a temporary folder, indexed with `index.build` (no people, no authors), and searched
     at document level: a document ranks where its best chunk ranks. Index doc ids are
     ``corpus.jsonl#<_id>`` and are mapped back to the BEIR ids. When the folder is named ``scifact``
-    the published numbers are shown beside ours.
+    the published numbers are shown beside ours. `index_at`: where to build the dataset's index (a
+    folder or a postgresql:// URI; it is replaced), by default a folder in the work directory.
     """
     t_start = time.time()
     say = progress or (lambda msg: None)
@@ -111,9 +112,10 @@ def evaluate_beir(dataset_dir: str | Path, modes: Iterable[str] = MODES, embedde
                                     "body": str(doc["text"])}, ensure_ascii=False) + "\n")
         say(f"indexing {len(corpus)} documents")
         warns: list[str] = []
-        build([src], work / "index", settings=settings, embedder=embedder, warn=warns.append,
+        where = index_at or work / "index"
+        build([src], where, settings=settings, embedder=embedder, warn=warns.append, rebuild=True,
               command=["evaluate_beir", str(d)])
-        idx = Index.open(work / "index", settings, embedder=embedder)
+        idx = open_index(where, settings, embedder=embedder)
         try:
             retriever = Retriever(idx, rrf_k=settings.rrf_k, max_per_doc=settings.max_per_doc)
             qids = [q for q in queries if q in qrels]
@@ -135,7 +137,7 @@ def evaluate_beir(dataset_dir: str | Path, modes: Iterable[str] = MODES, embedde
                 report.metrics[mode] = {f"doc.{m}": v for m, v in mean.items()}
                 report.runs[mode] = runs
                 report.latency[mode] = {"search@depth": percentiles(times)}
-            report.index_manifest = status(work / "index")
+            report.index_manifest = backend_for(where).status(where)
         finally:
             idx.close()
         report.config = {"dataset": str(d), "split": split, "modes": ",".join(modes), "depth": depth,

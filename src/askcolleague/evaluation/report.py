@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..index import shown
 from .calibration import Calibration
 from .metrics import LABELS
 
@@ -359,7 +360,7 @@ def run_meta(report: Report, command: list[str] | None = None, files: dict[str, 
     manifest = report.index_manifest or {}
     return {
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command if command is not None else sys.argv,
+        "command": [shown(a) for a in (command if command is not None else sys.argv)],  # (no URI password)
         "config": report.config,
         "model": manifest.get("model"),
         "index": manifest,

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..errors import ConfigError
-from ..index import status
+from ..index import backend_for
 from ..models import normalize_name
 from ..settings import Settings
 from .calibration import Calibration, calibrate_abstention, current_threshold, question_vectors
@@ -87,7 +87,7 @@ def evaluate(assistant, suite: Suite, modes: Iterable[str] = MODES, k: int | Non
         "settings": {k2: v for k2, v in settings0.values.items() if "key" not in k2},
     }
     try:
-        report.index_manifest = status(assistant.index.path)
+        report.index_manifest = backend_for(assistant.index.path).status(assistant.index.path)
     except Exception:  # noqa: BLE001 - an index opened some other way: use its manifest
         report.index_manifest = dict(assistant.index.manifest)
     doc_ids = assistant.index.store.doc_ids()

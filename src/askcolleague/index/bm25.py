@@ -47,8 +47,9 @@ def bm25_sql_weights() -> str:
     return ", ".join(str(WEIGHTS[c]) for c in ("text", "title", "section"))
 
 
-def build(db: sqlite3.Connection, n_rows: int, out: Path, fts: str = "chunks_fts") -> dict:
-    """Write the postings of the FTS5 table `fts` (rowids 0..n_rows-1) into the folder `out`."""
+def postings(db: sqlite3.Connection, n_rows: int, fts: str = "chunks_fts") -> tuple[dict, dict]:
+    """The BM25 postings of the FTS5 table `fts` (rowids 0..n_rows-1), read from its fts5vocab
+    instance table: ({terms, offsets, docs, impacts, freqs, lengths} as arrays, meta)."""
     db.execute(f"CREATE VIRTUAL TABLE temp.askc_vocab USING fts5vocab(main, '{fts}', 'instance')")
     try:
         weight = " ".join(f"WHEN '{c}' THEN {w}" for c, w in WEIGHTS.items())
@@ -88,16 +89,21 @@ def build(db: sqlite3.Connection, n_rows: int, out: Path, fts: str = "chunks_fts
     idf[idf <= 0] = 1e-6
     norm = K1 * (1 - B + B * dl[docs] / (avgdl or 1.0))
     impacts = np.repeat(idf, df) * (freq * (K1 + 1)) / (freq + norm)
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "offsets.npy", offsets)
-    np.save(out / "docs.npy", docs.astype(np.int32))
-    np.save(out / "impacts.npy", impacts.astype(np.float32))
-    np.save(out / "freqs.npy", freq.astype(np.float32))
-    np.save(out / "lengths.npy", dl.astype(np.float32))
-    (out / "terms.json").write_text(json.dumps(terms, ensure_ascii=False))
+    arrays = {"terms": terms, "offsets": offsets, "docs": docs.astype(np.int32), "impacts": impacts.astype(np.float32),
+              "freqs": freq.astype(np.float32), "lengths": dl.astype(np.float32)}
     meta = {"format": FORMAT, "k1": K1, "b": B, "weights": WEIGHTS, "rows": n_rows, "terms": len(terms),
             "postings": int(len(docs)), "avgdl": avgdl, "tokenizer": "fts5 porter unicode61",
             "visible_statistics": True}
+    return arrays, meta
+
+
+def build(db: sqlite3.Connection, n_rows: int, out: Path, fts: str = "chunks_fts") -> dict:
+    """Write the postings of the FTS5 table `fts` (rowids 0..n_rows-1) into the folder `out`."""
+    arrays, meta = postings(db, n_rows, fts)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("offsets", "docs", "impacts", "freqs", "lengths"):
+        np.save(out / f"{name}.npy", arrays[name])
+    (out / "terms.json").write_text(json.dumps(arrays["terms"], ensure_ascii=False))
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     return meta
 

@@ -35,7 +35,7 @@ from ..errors import DiskFullError, IndexFormatError, IndexLockedError, IndexNot
 from ..loaders.base import display
 from ..settings import Settings
 from . import bm25
-from .faiss import FaissVectors
+from .faiss import FILE, FaissVectors
 from .sqlite import Store
 
 FORMAT = "askcolleague-index"
@@ -216,7 +216,35 @@ def live_version(path: Path) -> tuple[Path, dict]:
     return vdir, read_manifest(vdir)
 
 
-class Index:
+class IndexModel:
+    """The model that embedded a loaded index version (its manifest's `model`), for every backend."""
+
+    manifest: dict
+    _embedder: Embedder | None
+
+    @property
+    def embedder(self) -> Embedder:
+        """The index's own embedding model, loaded once per process."""
+        if self._embedder is None:
+            mid = self.manifest["model"]["id"]
+            runtime = runtime_for(mid)
+            # (the ONNX runtimes embed a lone question on one thread, an answer's sentences on all)
+            self._embedder = get_embedder(model_setting_for(mid), runtime=runtime)
+            check_model(self.manifest, self._embedder, getattr(self, "shown", self.path))
+        return self._embedder
+
+
+def check_open_model(manifest: dict, embedder: Embedder | None, settings: Settings, shown) -> None:
+    """Opening an index: a given embedder, or the configured model, must be the one that built it."""
+    if embedder is not None:
+        check_model(manifest, embedder, shown)
+    elif settings.model and Path(settings.model).expanduser().resolve().as_posix() != manifest["model"]["id"]:
+        raise ModelMismatchError(
+            f"{shown}: built with model {manifest['model']['id']}, but ASKCOLLEAGUE_MODEL is {settings.model}; "
+            f"run `askcolleague index build --rebuild --index {shown}` or unset ASKCOLLEAGUE_MODEL")
+
+
+class Index(IndexModel):
     """A loaded index version of the folder backend: its manifest, the chunk store (`store`), the
     vector index (`vectors`), the lexical index (`bm25`), and the model that embedded it. It
     implements the protocols of index/base.py; `faiss` is the backend's own FAISS handle."""
@@ -229,10 +257,34 @@ class Index:
         self.store = store
         self._embedder: Embedder | None = None
         self._bm25: bm25.Bm25Index | None | bool = False
+        self._visible: dict[tuple[str, ...], np.ndarray] = {}
 
     @property
     def faiss(self):
         return self.vectors.fi
+
+    @property
+    def version(self) -> str:
+        """The name of this version (its folder)."""
+        return self.vdir.name
+
+    def visibility(self, groups: list[str] | None) -> np.ndarray | None:
+        """What an asker in `groups` may see, in the form the lexical index takes (`visible=`): a
+        boolean mask over chunk ids, cached per set of groups (a version never changes); None: no
+        access control."""
+        if groups is None:
+            return None
+        key = tuple(sorted(set(groups)))
+        mask = self._visible.get(key)
+        if mask is None:
+            n = len(self.vectors)
+            ids = self.store.visible(list(key))
+            mask = np.zeros(n, dtype=bool)
+            mask[ids[(ids >= 0) & (ids < n)]] = True
+            if len(self._visible) >= 64:
+                self._visible.clear()
+            self._visible[key] = mask
+        return mask
 
     @classmethod
     def open(cls, index_path: str | Path, settings: Settings | None = None,
@@ -245,12 +297,7 @@ class Index:
         settings = settings or Settings.load()
         path = Path(index_path)
         vdir, m = live_version(path)
-        if embedder is not None:
-            check_model(m, embedder, path)
-        elif settings.model and Path(settings.model).expanduser().resolve().as_posix() != m["model"]["id"]:
-            raise ModelMismatchError(
-                f"{path}: built with model {m['model']['id']}, but ASKCOLLEAGUE_MODEL is {settings.model}; "
-                f"run `askcolleague index build --rebuild --index {path}` or unset ASKCOLLEAGUE_MODEL")
+        check_open_model(m, embedder, settings, path)
         try:
             vectors = FaissVectors.read(vdir)
         except Exception as e:  # faiss raises RuntimeError with a C++ message
@@ -262,17 +309,6 @@ class Index:
         idx = cls(path, vdir, m, vectors, Store(vdir / "store.sqlite", readonly=True))
         idx._embedder = embedder
         return idx
-
-    @property
-    def embedder(self) -> Embedder:
-        """The index's own embedding model, loaded once per process."""
-        if self._embedder is None:
-            mid = self.manifest["model"]["id"]
-            runtime = runtime_for(mid)
-            # (the ONNX runtimes embed a lone question on one thread, an answer's sentences on all)
-            self._embedder = get_embedder(model_setting_for(mid), runtime=runtime)
-            check_model(self.manifest, self._embedder, self.path)
-        return self._embedder
 
     @property
     def bm25(self) -> "bm25.Bm25Index | None":
@@ -348,6 +384,13 @@ class FolderWriter:
         except BaseException as e:
             self.abort(e)
 
+    def describe(self) -> dict:
+        """The manifest's keys that say how this version is stored."""
+        return {"vectors": {"file": FILE, "faiss": "IndexIDMap2(IndexFlatIP)", "metric": "inner product",
+                            "normalized": True, "ids": "chunks.id in store.sqlite"},
+                "store": {"file": "store.sqlite", "engine": "sqlite3", "fts": "fts5 porter unicode61"},
+                "lexical": {"folder": bm25.FOLDER, "scoring": "FTS5 bm25()", **self.lexical}}
+
     def publish(self, manifest: dict) -> Path:
         """Write the manifest and make this version the live one; old versions are collected."""
         try:
@@ -372,3 +415,106 @@ class FolderWriter:
         if is_disk_full(e):
             raise disk_full_error(self.index_path, self.need, self.old_vdir) from None
         raise e
+
+
+class FolderPrevious:
+    """The live version a build reuses from: its manifest, store, sources and vectors by embed key."""
+
+    def __init__(self, vdir: Path, manifest: dict) -> None:
+        self.vdir, self.name, self.manifest = vdir, vdir.name, manifest
+        self.store = Store(vdir / "store.sqlite", readonly=True)
+        self.sources = {s["key"]: s for s in self.store.sources()}
+
+    @property
+    def bytes(self) -> int:
+        return _folder_bytes(self.vdir)
+
+    def vectors_by_key(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored vector of each chunk whose embed key is among `keys` (exact text embedded before)."""
+        want = set(keys)
+        ids, vecs = FaissVectors.read(self.vdir).all()
+        pos = {int(i): k for k, i in enumerate(ids)}
+        return {h: vecs[pos[i]] for i, h in self.store.iter_embed_hashes() if h in want and i in pos}
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+
+class FolderBackend:
+    """The folder backend's entry points for the commands (the `Backend` of index/base.py): an index
+    location is a folder path."""
+
+    name = "folder"
+
+    @staticmethod
+    def location(loc: str | Path) -> Path:
+        return Path(loc)
+
+    @staticmethod
+    def display(loc: str | Path) -> str:
+        return display(Path(loc))
+
+    @staticmethod
+    def open(loc: str | Path, settings: Settings | None = None, embedder: Embedder | None = None) -> Index:
+        return Index.open(loc, settings, embedder=embedder)
+
+    @staticmethod
+    def live_name(loc: str | Path) -> str | None:
+        vdir = current_version(Path(loc))
+        return vdir.name if vdir else None
+
+    @staticmethod
+    def status(loc: str | Path) -> dict:
+        return status(loc)
+
+    @staticmethod
+    def lock(loc: str | Path, wait: bool = False) -> IndexLock:
+        return IndexLock(Path(loc), wait=wait)
+
+    @staticmethod
+    def previous(loc: str | Path) -> FolderPrevious | None:
+        """The live version to build from (call with the lock held: half-written versions are removed)."""
+        path = Path(loc)
+        _remove_stale_tmp(path)  # left by a crashed or disk-full build; the lock says none is running
+        vdir = current_version(path)
+        return FolderPrevious(vdir, read_manifest(vdir)) if vdir else None
+
+    @staticmethod
+    def writer(loc: str | Path, previous: FolderPrevious | None, need_bytes: int) -> FolderWriter:
+        prev_bytes = previous.bytes if previous is not None else 0
+        return FolderWriter(Path(loc), max(prev_bytes, need_bytes), previous.vdir if previous else None)
+
+    @staticmethod
+    def read_forgotten(loc: str | Path) -> list[dict]:
+        """People removed with `forget` (``forgotten.json`` in the index folder)."""
+        f = Path(loc) / FORGOTTEN
+        if not f.is_file():
+            return []
+        try:
+            return json.loads(f.read_text())
+        except ValueError as e:
+            raise IndexFormatError(f"{f}: unreadable ({e}); fix or delete it (people in it would come back)") from None
+
+    @staticmethod
+    def write_forgotten(loc: str | Path, entries: list[dict]) -> None:
+        path = Path(loc)
+        tmp = path / (FORGOTTEN + ".tmp")
+        tmp.write_text(json.dumps(entries, indent=2, ensure_ascii=False))
+        os.replace(tmp, path / FORGOTTEN)
+
+    @staticmethod
+    def feedback(loc: str | Path):
+        from ..feedback import FeedbackStore
+
+        return FeedbackStore.for_index(Path(loc))
+
+    @staticmethod
+    def has_feedback(loc: str | Path) -> bool:
+        from ..feedback import FILENAME
+
+        return (Path(loc) / FILENAME).is_file()
+
+
+FORGOTTEN = "forgotten.json"

@@ -252,6 +252,17 @@ class Store:
         q = "SELECT c.id FROM chunks c WHERE " + " AND ".join(where)
         return np.fromiter((r[0] for r in self.db.execute(q, args)), dtype=np.int64)
 
+    def ids(self, selection: np.ndarray | None) -> np.ndarray:
+        """Every chunk id a selection admits, in order (None: all)."""
+        if selection is None:
+            return np.fromiter((r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY id")), dtype=np.int64)
+        return np.sort(np.asarray(selection, dtype=np.int64))
+
+    def admits(self, selection: np.ndarray | None, ids: Iterable[int]) -> set[int]:
+        """Those of `ids` that a selection (from `select`) admits."""
+        ids = set(ids)
+        return ids if selection is None else ids & set(np.asarray(selection).tolist())
+
     def facets(self, groups: list[str] | None = None) -> tuple[set[str], set[str]]:
         """(source types, people names) present; with `groups`, only of what the asker may see: source
         types of visible passages, and people with a visible profile or passage."""

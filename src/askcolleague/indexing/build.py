@@ -2,14 +2,13 @@
 
 `build()` runs the phases (each a function below) under the index's lock; unchanged sources and
 vectors are reused from the previous version; one bad file is skipped with a one-line reason and
-never aborts the build; the new version is written through the backend's writer
-(index.folder.FolderWriter) and published atomically.
+never aborts the build; the new version is written through the backend's writer (the folder's
+index.folder.FolderWriter, or PostgreSQL's index.postgres.PgWriter) and published atomically.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import os
 import sys
 import time
@@ -21,14 +20,10 @@ import numpy as np
 
 from .. import __version__, safeyaml
 from ..embed import Embedder, get_embedder, model_setting_for, runtime_for
-from ..errors import ConfigError, IndexFormatError, IndexNotFoundError, LoadError, MetadataError, NothingIndexedError
-from ..index import bm25
-from ..index.faiss import FaissVectors
-from ..index.folder import (
-    FORMAT, FORMAT_VERSION, FolderWriter, IndexLock, _folder_bytes, _remove_stale_tmp, check_model, current_version,
-    read_manifest,
-)
-from ..index.sqlite import Store, chunk_from_row
+from ..errors import ConfigError, IndexNotFoundError, LoadError, MetadataError, NothingIndexedError
+from ..index import backend_for, is_uri, shown
+from ..index.folder import FORMAT, FORMAT_VERSION, check_model
+from ..index.sqlite import chunk_from_row
 from ..loaders import SourceSpec, discover, encodings_of, load_source, source_key, valid_text
 from ..loaders.base import display, file_hash
 from ..loaders.meta import SIDECAR_SUFFIXES
@@ -194,45 +189,29 @@ def build(
     """
     t0 = time.time()
     settings = settings or Settings.load()
-    index_path = Path(index_path or settings.index)
+    backend = backend_for(index_path or settings.index)
+    index_path = backend.location(index_path or settings.index)
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     bar = _Progress(progress)
 
-    with IndexLock(index_path, wait=wait):
-        _remove_stale_tmp(index_path)  # left by a crashed or disk-full build; the lock says none is running
-        old_vdir = current_version(index_path)
-        old_manifest = read_manifest(old_vdir) if old_vdir else None
-        roots, ppl_files = _roots(sources, people_files, update, old_manifest, index_path)
-        if embedder is None:
-            embedder = _embedder_for(settings, update, old_manifest)
-        # reuse is only possible from an index made by the same model
-        old = None
-        if old_manifest is not None and not rebuild:
-            check_model(old_manifest, embedder, index_path)
-            old = _Previous(old_vdir)
+    with backend.lock(index_path, wait=wait):
+        prev = backend.previous(index_path)  # (the live version; what a crashed build left is removed)
         try:
-            return _build(roots, ppl_files, index_path, settings, embedder, old_vdir, old_manifest, old, rebuild,
-                          update, bar, warn, command, t0)
+            old_manifest = prev.manifest if prev is not None else None
+            roots, ppl_files = _roots(sources, people_files, update, old_manifest, backend.display(index_path))
+            if embedder is None:
+                embedder = _embedder_for(settings, update, old_manifest)
+            # reuse is only possible from an index made by the same model
+            if old_manifest is not None and not rebuild:
+                check_model(old_manifest, embedder, index_path)
+            return _build(roots, ppl_files, backend, index_path, settings, embedder, prev, rebuild, update, bar, warn,
+                          command, t0)
         finally:
-            if old is not None:
-                old.close()
+            if prev is not None:
+                prev.close()
 
 
-class _Previous:
-    """The live version a build reuses from: its store, sources and vectors by embed key."""
-
-    def __init__(self, vdir: Path) -> None:
-        self.store = Store(vdir / "store.sqlite", readonly=True)
-        self.vectors = FaissVectors.read(vdir)
-        self.sources = {s["key"]: s for s in self.store.sources()}
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
-
-
-def _roots(sources, people_files, update: bool, old_manifest: dict | None, index_path: Path) -> tuple[list[Path], list[Path]]:
+def _roots(sources, people_files, update: bool, old_manifest: dict | None, index_path: str) -> tuple[list[Path], list[Path]]:
     """Phase 1: the folders/files and people files to read."""
     if update:
         if old_manifest is None:
@@ -276,7 +255,7 @@ def _load_profiles(files: list[Path], max_bytes: int, report: BuildReport, warn)
     return profiles, people_keys
 
 
-def _read_sources(specs: list[SourceSpec], old: "_Previous | None", same_chunker: bool, max_bytes: int,
+def _read_sources(specs: list[SourceSpec], old, same_chunker: bool, max_bytes: int,
                   settings: Settings, embedder: Embedder, chunker_cfg: ChunkerConfig, report: BuildReport,
                   bar, warn) -> tuple[list[dict], list[Chunk], list[tuple]]:
     """Phase 5: each source read (in the parse pool) and chunked, or carried over unchanged from the
@@ -373,19 +352,17 @@ def _people_and_links(chunks: list[Chunk], docs_rows: list[dict], resolver: Iden
     return chunks, docs_rows, people, links
 
 
-def _embed(chunks: list[Chunk], keys: list[str], embedder: Embedder, old: "_Previous | None", batch_size: int,
+def _embed(chunks: list[Chunk], keys: list[str], embedder: Embedder, old, batch_size: int,
            report: BuildReport, bar) -> np.ndarray:
     """Phase 7: vectors reused by exact embed text, the rest embedded in length-sorted batches."""
     vecs = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
     have = np.zeros(len(chunks), dtype=bool)
     if old is not None:
-        old_ids, old_vecs = old.vectors.all()
-        pos = {int(i): k for k, i in enumerate(old_ids)}
-        by_hash = {h: pos[i] for i, h in old.store.iter_embed_hashes() if i in pos}
+        by_key = old.vectors_by_key(keys)
         for k, h in enumerate(keys):
-            j = by_hash.get(h)
-            if j is not None:
-                vecs[k] = old_vecs[j]
+            v = by_key.get(h)
+            if v is not None:
+                vecs[k] = v
                 have[k] = True
     todo = [k for k in range(len(chunks)) if not have[k]]
     todo.sort(key=lambda k: chunks[k].n_tokens)
@@ -400,10 +377,12 @@ def _embed(chunks: list[Chunk], keys: list[str], embedder: Embedder, old: "_Prev
     return vecs
 
 
-def _build(roots, ppl_files, index_path: Path, settings: Settings, embedder: Embedder, old_vdir, old_manifest,
-           old: "_Previous | None", rebuild: bool, update: bool, bar, warn, command, t0: float) -> BuildReport:
+def _build(roots, ppl_files, backend, index_path, settings: Settings, embedder: Embedder, prev, rebuild: bool,
+           update: bool, bar, warn, command, t0: float) -> BuildReport:
+    old_manifest = prev.manifest if prev is not None else None
+    old = prev if not rebuild else None  # what vectors and unchanged sources are reused from
     specs, found_people, problems = discover(roots, follow_symlinks=bool(settings.follow_symlinks))
-    report = BuildReport(index=display(index_path), version="")
+    report = BuildReport(index=backend.display(index_path), version="")
     for path, reason in problems:
         report.skipped.append(SourceError(path, reason))
         warn(f"{path}: {reason}")
@@ -419,10 +398,10 @@ def _build(roots, ppl_files, index_path: Path, settings: Settings, embedder: Emb
     if not chunks and (specs or not profiles):
         raise NothingIndexedError(
             f"nothing could be indexed ({len(report.skipped)} skipped); fix the files named above"
-            + (f" — the previous index at {index_path} is unchanged" if old_vdir else ""))
+            + (f" — the previous index at {backend.display(index_path)} is unchanged" if prev else ""))
 
     # people removed with `askcolleague forget` stay removed, whatever the sources say
-    forgotten = read_forgotten(index_path)
+    forgotten = backend.read_forgotten(index_path)
     # profiles become chunks too
     for d in _profile_docs([p for p in resolver.people() if p.has_profile and not _forgotten(p, forgotten)],
                            lambda s: people_keys.get(s, s)):
@@ -439,15 +418,14 @@ def _build(roots, ppl_files, index_path: Path, settings: Settings, embedder: Emb
         (old_manifest or {}).get("people_files_hash") != _people_hash(all_people_files) or \
         (old_manifest or {}).get("forgotten") != len(forgotten)
     if update and not report.changed:
-        report.version = old_vdir.name
+        report.version = prev.name
         report.docs, report.chunks, report.people = len(docs_rows), len(chunks), len(people)
         report.seconds = time.time() - t0
         return report
 
     # write the new version; on any failure the partial folder is removed, and a full disk says so
-    need = max(_folder_bytes(old_vdir), len(chunks) * (embedder.dim * 4 + 512)
-               + 3 * sum(len(c.text) + len(c.embed_text) for c in chunks))
-    writer = FolderWriter(index_path, need, old_vdir)
+    need = len(chunks) * (embedder.dim * 4 + 512) + 3 * sum(len(c.text) + len(c.embed_text) for c in chunks)
+    writer = backend.writer(index_path, prev, need)
     writer.add(src_rows, docs_rows, chunks, keys, people, links, vecs, embedder.dim)
     report.docs, report.chunks, report.people = len(docs_rows), len(chunks), len(people)
     try:
@@ -459,10 +437,7 @@ def _build(roots, ppl_files, index_path: Path, settings: Settings, embedder: Emb
             "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "model": embedder.describe(),
             "chunker": chunker_cfg.to_dict(),
-            "vectors": {"file": "vectors.faiss", "faiss": "IndexIDMap2(IndexFlatIP)", "metric": "inner product",
-                        "normalized": True, "ids": "chunks.id in store.sqlite"},
-            "store": {"file": "store.sqlite", "engine": "sqlite3", "fts": "fts5 porter unicode61"},
-            "lexical": {"folder": bm25.FOLDER, "scoring": "FTS5 bm25()", **writer.lexical},
+            **writer.describe(),
             "abstain_calibration": calibration.calibrate(writer.vectors, embedder),
             "roots": [{"given": display(r), **_path_entry(Path(r).absolute())} for r in roots],
             "people_files": [{"given": display(p), **_path_entry(Path(p).absolute()), "key": people_keys.get(str(p))}
@@ -477,30 +452,25 @@ def _build(roots, ppl_files, index_path: Path, settings: Settings, embedder: Emb
                        "people": len(people), "profiles": sum(1 for p in people if p.has_profile)},
             "build": {"embedded": report.embedded, "reused_vectors": report.reused_vectors,
                       "seconds": round(time.time() - t0, 2), "update": update, "rebuild": rebuild},
-            "command": [display(a) for a in (command or sys.argv)],
+            "command": [_shown_arg(a) for a in (command or sys.argv)],
         }
     except BaseException as e:
         writer.abort(e)
-    if old is not None:
-        old.close()  # (before the old version may be collected)
-    final = writer.publish(manifest)
-    report.version = final.name
+    if prev is not None:
+        prev.close()  # (before the old version may be collected)
+    report.version = writer.publish(manifest).name
     report.seconds = time.time() - t0
     return report
 
 
-FORGOTTEN = "forgotten.json"
+def _shown_arg(arg) -> str:
+    """A command-line argument for the manifest: an index URI without its password."""
+    return shown(arg) if is_uri(arg) else display(arg)
 
 
-def read_forgotten(index_path: Path) -> list[dict]:
+def read_forgotten(index_path) -> list[dict]:
     """People removed with `forget`: [{person_id, name, emails, names, handles, with_content, at}]."""
-    f = Path(index_path) / FORGOTTEN
-    if not f.is_file():
-        return []
-    try:
-        return json.loads(f.read_text())
-    except ValueError as e:
-        raise IndexFormatError(f"{f}: unreadable ({e}); fix or delete it (people in it would come back)") from None
+    return backend_for(index_path).read_forgotten(index_path)
 
 
 def _forgotten(p: Person, entries: list[dict], content: bool = False) -> bool:

@@ -1,7 +1,6 @@
 """Hybrid retrieval: FAISS dense search and SQLite FTS5 BM25, filtered before ranking, fused by RRF."""
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -9,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ConfigError
-from ..index import Index
+from ..index import Index, Selection, is_empty
 from ..index.bm25 import bm25_sql_weights
 from ..models import SOURCE_TYPES
 from ..text import question_words
@@ -56,34 +55,14 @@ class Retriever:
         self.index = index
         self.rrf_k = rrf_k
         self.max_per_doc = max_per_doc
-        self.n = len(index.vectors)
-        self._visible: dict[tuple[str, ...], np.ndarray] = {}
-        self._visible_lock = threading.Lock()
 
     # -- filters ---------------------------------------------------------------------------
     def person_ids(self, person: str) -> list[str]:
         """People matching a name, alias, email or handle (normalised)."""
         return self.index.store.person_ids(person)
 
-    def visible_mask(self, groups: list[str] | None) -> np.ndarray | None:
-        """A boolean mask over chunk ids of what an asker in `groups` may see (None: no access
-        control). Cached per set of groups: an index version never changes."""
-        if groups is None:
-            return None
-        key = tuple(sorted(set(groups)))
-        mask = self._visible.get(key)
-        if mask is None:
-            ids = self.index.store.visible(list(key))
-            mask = np.zeros(self.n, dtype=bool)
-            mask[ids[(ids >= 0) & (ids < self.n)]] = True
-            with self._visible_lock:
-                if len(self._visible) >= 64:
-                    self._visible.clear()
-                self._visible[key] = mask
-        return mask
-
-    def allowed(self, f: Filters | None) -> np.ndarray | None:
-        """Ids of chunks passing the filters (None = no filter)."""
+    def allowed(self, f: Filters | None) -> Selection:
+        """The chunks passing the filters, as the backend's Selection (None = no filter)."""
         if f is None or f.is_empty():
             return None
         bad = [t for t in f.source_types or [] if t not in SOURCE_TYPES]
@@ -92,18 +71,18 @@ class Retriever:
         return self.index.store.select(f, self.person_ids(f.person) if f.person else None)
 
     # -- runs ------------------------------------------------------------------------------
-    def dense(self, qvec: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def dense(self, qvec: np.ndarray, depth: int, allowed: Selection) -> list[tuple[int, float]]:
         return self.index.vectors.search(qvec, depth, allowed)
 
-    def bm25(self, query: str, depth: int, allowed: np.ndarray | None,
+    def bm25(self, query: str, depth: int, allowed: Selection,
              groups: list[str] | None = None) -> list[tuple[int, float]]:
         """BM25 run; with `groups` (access control) its statistics cover only what the asker may see."""
         words = question_words(query)
-        if not words or (allowed is not None and len(allowed) == 0):
+        if not words or is_empty(allowed):
             return []
         lex = self.index.bm25
-        if lex is not None:  # the in-memory postings (index/bm25.py): FTS5's scores, without its row visits
-            return lex.search(words, depth, allowed, visible=self.visible_mask(groups))
+        if lex is not None:  # the backend's postings (index/bm25.py, or SQL): FTS5's scores
+            return lex.search(words, depth, allowed, visible=self.index.visibility(groups))
         return self.bm25_fts5(words, depth, allowed)
 
     def bm25_fts5(self, words: list[str], depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:

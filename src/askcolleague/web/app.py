@@ -15,8 +15,7 @@ from ..answer import Assistant, LiveAssistant
 from ..answer.bounds import PAGE_PASSAGE_CHARS, bound_answer, clip
 from ..answer.tools import MAX_K, MAX_QUESTION_CHARS, iso_date, visible_groups
 from ..errors import AskColleagueError, LoginError
-from ..feedback import FeedbackStore
-from ..index import current_version
+from ..index import backend_for
 from ..indexing.build import build
 from ..models import SOURCE_TYPES
 from ..settings import Settings
@@ -56,7 +55,8 @@ _LOCK = threading.Lock()
 def get_live(index_path: Path, settings: Settings) -> LiveAssistant:
     """The process's LiveAssistant for an index (and settings): it follows the index's live version
     across rebuilds; the first version is loaded and warmed up here, on first use."""
-    key = (str(Path(index_path).resolve()), tuple(sorted(settings.values.items())))
+    where = index_path if backend_for(index_path).name != "folder" else Path(index_path).resolve()
+    key = (str(where), tuple(sorted(settings.values.items())))
     with _LOCK:
         if key not in _LIVE:
             live = LiveAssistant(index_path, settings)
@@ -192,14 +192,15 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
     request without a known user is refused. Launch with `auth=` (serve() does).
     """
     settings = settings or Settings.load()
-    path = Path(index_path)
+    backend = backend_for(index_path)
+    path = backend.location(index_path)
     if users is None and settings.users_file:
         users = Users(settings.users_file, grace_seconds=settings.users_file_grace_seconds)
     live = get_live(path, settings)
     first = live.get()
     # with login, the page as first sent shows only what every user may see; on_load fills in the rest
     types, people_names = _choices(first, [] if users is not None else None)
-    feedback = FeedbackStore.for_index(path)
+    feedback = backend.feedback(path)
 
     def session(request: gr.Request | None) -> tuple[Assistant, dict]:
         """The Assistant of the live version, and the access filter for the request's user."""
@@ -267,7 +268,7 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
         a = ans.to_dict()
         a["question"] = question
         t = len(turns)
-        turns.append({"question": question, "query": query, "answer": a, "index_version": asst.index.vdir.name,
+        turns.append({"question": question, "query": query, "answer": a, "index_version": asst.index.version,
                       "user": user})
         shown = bound_answer(a)  # turns keep the whole answer: the sources panel bounds what it shows
         body = answer_markdown(shown, t)
@@ -331,7 +332,7 @@ def create_app(index_path: str | Path, settings: Settings | None = None, users: 
                                         **_filters(source_type, person, since, until), **access).to_dict())
         except (AskColleagueError, ValueError) as e:
             raise gr.Error(str(e)) from None
-        out["index_version"] = asst.index.vdir.name
+        out["index_version"] = asst.index.version
         return out
 
     def api_people(topic: str, request: gr.Request = None) -> list[dict]:
@@ -409,10 +410,11 @@ def demo_corpus() -> Path:
 
 def ensure_index(index_path: Path, settings: Settings) -> None:
     """Build the demo corpus into `index_path` when it holds no index yet, logging progress."""
-    if current_version(index_path) is not None:
+    backend = backend_for(index_path)
+    if backend.live_name(index_path) is not None:
         return
     corpus = demo_corpus()
-    _log(f"no index in {index_path}; building one from the demo corpus {corpus} (takes a minute or two)…")
+    _log(f"no index in {backend.display(index_path)}; building one from the demo corpus {corpus} (takes a minute or two)…")
     report = build([corpus], index_path, settings=settings, progress=True, wait=True,
                    warn=lambda m: _log(f"warning: {m}"))
     _log(report.summary())
@@ -427,11 +429,11 @@ def serve(index_path: str | Path | None = None, host: str = "127.0.0.1", port: i
     (`Authorization: Bearer`), and the MCP endpoint for an API token.
     """
     settings = settings or Settings.load()
-    path = Path(index_path or settings.index)
+    path = backend_for(index_path or settings.index).location(index_path or settings.index)
     users = (Users(settings.users_file, grace_seconds=settings.users_file_grace_seconds)
              if settings.users_file else None)  # a bad file fails before any work
     ensure_index(path, settings)
-    _log(f"loading {path} and warming up the model…")
+    _log(f"loading {backend_for(path).display(path)} and warming up the model…")
     demo = create_app(path, settings, users=users)
     asst = get_assistant(path, settings)
     _log(status_line(asst.index.manifest))

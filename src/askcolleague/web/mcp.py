@@ -29,7 +29,7 @@ from pydantic import Field, ValidationError
 
 from ..answer import Assistant, LiveAssistant, tools
 from ..errors import AskColleagueError, ConfigError, LoginError
-from ..index import current_version
+from ..index import backend_for
 from ..settings import Settings
 from .auth import Users
 from .guard import USER_KEY
@@ -231,11 +231,12 @@ def run_stdio(index_path: str | Path, settings: Settings | None = None, as_perso
     """Load the index and the model once, check the asker, then speak MCP on stdin/stdout until stdin closes."""
 
     settings = settings or Settings.load()
-    path = Path(index_path)
+    backend = backend_for(index_path)
+    path = backend.location(index_path)
     if as_person and user:
         raise ConfigError("give --as PERSON or --user NAME, not both")
-    if current_version(path) is None:
-        raise ConfigError(f"no index in {path}; build one with `askcolleague index build` (or run `askcolleague "
+    if backend.live_name(path) is None:
+        raise ConfigError(f"no index in {backend.display(path)}; build one with `askcolleague index build` (or run `askcolleague "
                           "serve` once for the demo corpus)")
     users = None
     if user:
@@ -252,6 +253,6 @@ def run_stdio(index_path: str | Path, settings: Settings | None = None, as_perso
             asst.groups_for(as_person)  # an unknown person fails here, with the fix
     resolve = stdio_resolver(live, as_person, user, users)
     who = (f"as {as_person}" if as_person else f"as user {user}" if user else "public passages only")
-    print(f"askcolleague: MCP on stdio over {path} ({who})", file=sys.stderr, flush=True)
+    print(f"askcolleague: MCP on stdio over {backend.display(path)} ({who})", file=sys.stderr, flush=True)
     server = build_server(resolve, concurrency=4 if settings.llm_base_url else 2)
     anyio.run(server.run_stdio_async)
