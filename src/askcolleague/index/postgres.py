@@ -88,8 +88,9 @@ def _driver() -> _Driver:
 @dataclass(frozen=True)
 class Location:
     uri: str  # as given
-    conninfo: str  # what libpq is given (the URI without ?schema=)
+    conninfo: str  # what libpq is given (the URI without ?schema= and ?shards=)
     schema: str
+    shards: tuple[str, ...] = ()  # foreign servers (postgres_fdw) that hold the chunks, for a sharded build
 
     def __str__(self) -> str:
         return self.uri
@@ -98,7 +99,7 @@ class Location:
     def shown(self) -> str:
         """The URI without its password, for messages and manifests."""
         u = urlsplit(self.uri)
-        if u.password is None:
+        if not u.password:
             return self.uri
         netloc = u.netloc.rsplit("@", 1)
         user = netloc[0].split(":", 1)[0]
@@ -116,8 +117,13 @@ class Location:
         if not _NAME.match(schema):
             raise ConfigError(f"{uri.split('?', 1)[0]}: schema {schema!r} is not a valid name; use lower-case letters, "
                               "digits and _ (at most 39), e.g. ?schema=kb_sales")
-        rest = urlencode([(k, v) for k, v in query if k != "schema"])
-        return cls(uri, urlunsplit((u.scheme, u.netloc, u.path, rest, u.fragment)), schema)
+        shards = tuple(x.strip().lower() for v in (v for k, v in query if k == "shards") for x in v.split(",") if x.strip())
+        bad = [x for x in shards if not _NAME.match(x)]
+        if bad or len(set(shards)) != len(shards):
+            raise ConfigError(f"{uri.split('?', 1)[0]}: ?shards= names the coordinator's postgres_fdw servers, once "
+                              f"each (lower-case letters, digits, _): not {(bad or list(shards))[0]!r}")
+        rest = urlencode([(k, v) for k, v in query if k not in ("schema", "shards")])
+        return cls(uri, urlunsplit((u.scheme, u.netloc, u.path, rest, u.fragment)), schema, shards)
 
 
 def _q(name: str) -> str:
@@ -235,7 +241,8 @@ def _ensure_base(conn, loc: Location) -> None:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.askc_meta(key text PRIMARY KEY, value jsonb NOT NULL)")
         conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.askc_versions(
             name text PRIMARY KEY, state text NOT NULL CHECK (state IN ('building', 'live', 'retired')),
-            created_at timestamptz NOT NULL DEFAULT now(), manifest jsonb)""")
+            created_at timestamptz NOT NULL DEFAULT now(), manifest jsonb, shards text[] NOT NULL DEFAULT '{{}}')""")
+        conn.execute(f"ALTER TABLE {s}.askc_versions ADD COLUMN IF NOT EXISTS shards text[] NOT NULL DEFAULT '{{}}'")
         conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.askc_feedback(
             id bigserial PRIMARY KEY, created_at text NOT NULL,
             kind text NOT NULL CHECK (kind IN ('up', 'down', 'wrong_source')), question text NOT NULL, query text,
@@ -255,6 +262,43 @@ def _live(conn, loc: Location) -> tuple[str, dict] | None:
                        f"JOIN {_q(loc.schema)}.askc_versions v ON v.name = m.value #>> '{{}}' "
                        "WHERE m.key = 'current'").fetchone()
     return (row[0], row[1]) if row else None
+
+
+def _shard_conninfo(c, loc: Location, server: str) -> str:
+    """A direct connection to a shard, from the coordinator's own postgres_fdw server and user mapping
+    (the build creates each version's tables and indexes there; queries go through the coordinator)."""
+    psycopg = _driver().psycopg
+    row = c.execute("SELECT s.srvoptions, w.fdwname FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w "
+                    "ON w.oid = s.srvfdw WHERE s.srvname = %s", [server]).fetchone()
+    fix = (f"on the coordinator: CREATE SERVER {server} FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '…', "
+           f"dbname '…', extensions 'vector'); CREATE USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (user '…')")
+    if row is None or row[1] != "postgres_fdw":
+        raise ConfigError(f"{loc.shown}: no postgres_fdw server {server!r} for a shard; {fix}")
+    opts = dict(o.split("=", 1) for o in row[0] or [])
+    if "vector" not in [x.strip() for x in opts.get("extensions", "").split(",")]:
+        raise ConfigError(f"{loc.shown}: shard server {server!r} lacks OPTIONS (extensions 'vector'), so distances "
+                          f"could not run on the shard; ALTER SERVER {server} OPTIONS (ADD extensions 'vector')")
+    um = c.execute("SELECT umoptions FROM pg_user_mappings WHERE srvname = %s AND usename IN (current_user, 'public') "
+                   "ORDER BY usename = 'public'", [server]).fetchone()
+    if um is None:
+        raise ConfigError(f"{loc.shown}: no user mapping for shard server {server!r}; {fix}")
+    opts.update(dict(o.split("=", 1) for o in um[0] or []))
+    keep = {k: v for k, v in opts.items() if k in ("host", "hostaddr", "port", "dbname", "user", "password",
+                                                     "sslmode", "sslrootcert", "passfile")}
+    return psycopg.conninfo.make_conninfo(**keep)
+
+
+def _connect_shard(c, loc: Location, server: str):
+    psycopg = _driver().psycopg
+    try:
+        conn = psycopg.connect(_shard_conninfo(c, loc, server), autocommit=True, connect_timeout=10,
+                               application_name="askcolleague")
+    except psycopg.OperationalError as e:
+        first = (str(e).strip().splitlines() or ["?"])[0]
+        raise IndexNotFoundError(f"{loc.shown}: cannot connect to shard {server} ({first}); check its server "
+                                 "options and user mapping on the coordinator") from None
+    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    return conn
 
 
 def _version_schema(loc: Location, name: str) -> str:
@@ -690,6 +734,7 @@ class PgWriter:
         self.vectors: FaissVectors | None = None  # in memory, for the build's calibration
         self.lexical: dict = {}
         self._conn = None
+        self._shards: dict[str, object] = {}  # server name → direct connection, for a sharded build
         self._server: dict = {}
 
     def add(self, sources: list[tuple], docs: list[dict], chunks: list, keys: list[str], people: list,
@@ -698,14 +743,25 @@ class PgWriter:
             self._conn = c = _pool(self.loc)._connect()
             _ensure_base(c, self.loc)
             s = _q(self.loc.schema)
-            c.execute(f"INSERT INTO {s}.askc_versions(name, state) VALUES (%s, 'building')", [self.name])
+            if self.loc.shards:  # (a shard that is not defined or not reachable fails before anything is written)
+                c.execute("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
+                self._shards = {srv: _connect_shard(c, self.loc, srv) for srv in self.loc.shards}
+            c.execute(f"INSERT INTO {s}.askc_versions(name, state, shards) VALUES (%s, 'building', %s)",
+                      [self.name, list(self.loc.shards)])
             arrays, meta = _postings(chunks)
             self.lexical = meta
+            for sc in self._shards.values():  # each shard's own part of the chunks table
+                sc.execute(f"CREATE SCHEMA {self.v}")
+                sc.execute(_chunks_ddl(self.v, dim))
             with c.transaction():
                 self._create_tables(c, dim)
                 self._copy(c, sources, docs, chunks, keys, people, links, vecs, arrays)
             with c.transaction():
                 self._create_indexes(c)
+            for sc in self._shards.values():
+                for sql in _chunk_indexes(self.v):
+                    sc.execute(sql)
+                sc.execute(f"ANALYZE {self.v}.chunks")
             c.execute(f"ANALYZE {self.v}.chunks")
             c.execute(f"ANALYZE {self.v}.postings")
             c.execute(f"ANALYZE {self.v}.chunk_people")
@@ -725,12 +781,15 @@ class PgWriter:
         c.execute(f"""CREATE TABLE {v}.docs(
             doc_id text PRIMARY KEY, source text NOT NULL, title text, source_type text, url text, date text,
             tags jsonb, groups text[] NOT NULL, authors jsonb, meta jsonb)""")
-        c.execute(f"""CREATE TABLE {v}.chunks(
-            id integer PRIMARY KEY, chunk_id text UNIQUE NOT NULL, doc_id text NOT NULL, source text NOT NULL,
-            position integer, text text NOT NULL, embed_text text NOT NULL, title text, section text, source_type text,
-            date text, url text, tags jsonb, tags_lower text[] NOT NULL, groups text[] NOT NULL, authors jsonb,
-            unit_id text, reply_to text, quoted_from text, n_tokens integer, n_tiktoken integer, embed_hash text NOT NULL,
-            role text, accepted smallint, votes integer, dl real NOT NULL, embedding halfvec({int(dim)}) NOT NULL)""")
+        if not self.loc.shards:
+            c.execute(_chunks_ddl(v, dim))
+        else:  # hash-partitioned by id onto the shards' tables, through postgres_fdw
+            n = len(self.loc.shards)
+            c.execute(_chunks_ddl(v, dim, partitioned=True))
+            for i, srv in enumerate(self.loc.shards):
+                c.execute(f"CREATE FOREIGN TABLE {v}.chunks_{i} PARTITION OF {v}.chunks FOR VALUES WITH (MODULUS {n}, "
+                          f"REMAINDER {i}) SERVER {_q(srv)} OPTIONS (schema_name '{v}', table_name 'chunks', "
+                          "fetch_size '100', batch_size '1000')")
         c.execute(f"""CREATE TABLE {v}.people(
             person_id text PRIMARY KEY, name text NOT NULL, email text, title text, team text, location text,
             expertise jsonb, bio text, url text, aliases jsonb, handles jsonb, groups jsonb, has_profile smallint,
@@ -784,18 +843,15 @@ class PgWriter:
 
     def _create_indexes(self, c) -> None:
         v = self.v
-        for sql in (f"CREATE INDEX ON {v}.chunks (doc_id, position)", f"CREATE INDEX ON {v}.chunks (source)",
-                    f"CREATE INDEX ON {v}.chunks (source_type)", f"CREATE INDEX ON {v}.chunks (left(date, 10))",
-                    f"CREATE INDEX ON {v}.chunks (unit_id)", f"CREATE INDEX ON {v}.chunks (embed_hash)",
-                    f"CREATE INDEX ON {v}.chunks USING gin (groups)", f"CREATE INDEX ON {v}.chunks USING gin (tags_lower)",
-                    f"CREATE INDEX ON {v}.docs (source)", f"CREATE INDEX ON {v}.chunk_people (person_id)",
+        for sql in (f"CREATE INDEX ON {v}.docs (source)", f"CREATE INDEX ON {v}.chunk_people (person_id)",
                     f"CREATE INDEX ON {v}.postings (term) INCLUDE (chunk, freq, impact)",
-                    f"CREATE INDEX ON {v}.chunks USING hnsw (embedding halfvec_ip_ops) "
-                    f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"):
+                    *(_chunk_indexes(v) if not self.loc.shards else ())):  # (a shard indexes its own part)
             c.execute(sql)
 
     def describe(self) -> dict:
-        return {"vectors": {"table": f"{self.v}.chunks", "column": "embedding halfvec", "metric": "inner product",
+        shards = {"shards": [{"server": s, "table": f"{self.v}.chunks_{i}", "partition": f"hash(id) % "
+                              f"{len(self.loc.shards)} = {i}"} for i, s in enumerate(self.loc.shards)]}
+        return {**(shards if self.loc.shards else {}), "vectors": {"table": f"{self.v}.chunks", "column": "embedding halfvec", "metric": "inner product",
                             "normalized": True, "index": f"hnsw (halfvec_ip_ops, m {HNSW_M}, ef_construction "
                             f"{HNSW_EF_CONSTRUCTION}); exact up to {EXACT_MAX} visible chunks", "ids": "chunks.id"},
                 "store": {"engine": "postgresql", "schema": self.v, **self._server},
@@ -823,7 +879,13 @@ class PgWriter:
         finally:
             c.close()
             self._conn = None
+            self._close_shards()
         return _Published(self.name)
+
+    def _close_shards(self) -> None:
+        for sc in self._shards.values():
+            sc.close()
+        self._shards = {}
 
     def abort(self, e: BaseException | None = None) -> None:
         c, self._conn = self._conn, None
@@ -836,6 +898,7 @@ class PgWriter:
                 pass  # (the next build drops a version left 'building')
             finally:
                 c.close()
+        self._close_shards()
         if e is None:
             return
         if _is_disk_full(e):
@@ -852,8 +915,40 @@ def _vector_text(v: np.ndarray) -> str:
 
 
 def _drop_version(c, loc: Location, name: str) -> None:
-    c.execute(f"DROP SCHEMA IF EXISTS {_version_schema(loc, name)} CASCADE")
+    """Drop a version's schema (and its part on each shard); the row goes last, so a shard that could not
+    be reached is tried again by the next build."""
+    v = _version_schema(loc, name)
+    row = c.execute(f"SELECT shards FROM {_q(loc.schema)}.askc_versions WHERE name = %s", [name]).fetchone()
+    for srv in (row[0] if row else None) or []:
+        try:
+            with _connect_shard(c, loc, srv) as sc:
+                sc.execute(f"DROP SCHEMA IF EXISTS {v} CASCADE")
+        except ConfigError:  # (no longer defined on the coordinator: nothing of ours to reach there)
+            continue
+        except Exception:
+            return
+    c.execute(f"DROP SCHEMA IF EXISTS {v} CASCADE")
     c.execute(f"DELETE FROM {_q(loc.schema)}.askc_versions WHERE name = %s", [name])
+
+
+def _chunks_ddl(v: str, dim: int, partitioned: bool = False) -> str:
+    key = "integer NOT NULL" if partitioned else "integer PRIMARY KEY"
+    return f"""CREATE TABLE {v}.chunks(
+            id {key}, chunk_id text {'' if partitioned else 'UNIQUE '}NOT NULL, doc_id text NOT NULL,
+            source text NOT NULL, position integer, text text NOT NULL, embed_text text NOT NULL, title text,
+            section text, source_type text, date text, url text, tags jsonb, tags_lower text[] NOT NULL,
+            groups text[] NOT NULL, authors jsonb, unit_id text, reply_to text, quoted_from text, n_tokens integer,
+            n_tiktoken integer, embed_hash text NOT NULL, role text, accepted smallint, votes integer, dl real NOT NULL,
+            embedding halfvec({int(dim)}) NOT NULL){' PARTITION BY HASH (id)' if partitioned else ''}"""
+
+
+def _chunk_indexes(v: str) -> list[str]:
+    return [f"CREATE INDEX ON {v}.chunks (doc_id, position)", f"CREATE INDEX ON {v}.chunks (source)",
+            f"CREATE INDEX ON {v}.chunks (source_type)", f"CREATE INDEX ON {v}.chunks (left(date, 10))",
+            f"CREATE INDEX ON {v}.chunks (unit_id)", f"CREATE INDEX ON {v}.chunks (embed_hash)",
+            f"CREATE INDEX ON {v}.chunks USING gin (groups)", f"CREATE INDEX ON {v}.chunks USING gin (tags_lower)",
+            f"CREATE INDEX ON {v}.chunks USING hnsw (embedding halfvec_ip_ops) "
+            f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"]
 
 
 def _postings(chunks: list[Chunk]) -> tuple[dict, dict]:
