@@ -36,9 +36,12 @@ VOCAB = [f"term{i}" for i in range(20000)]
 
 def synthetic(n: int, dim: int, seed: int = 5) -> tuple[list[Chunk], np.ndarray]:
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(max(n // 500, 20), dim)).astype(np.float32)
-    which = rng.integers(0, len(centres), size=n)
-    vecs = centres[which] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
+    # topics → subtopics → passages, so that a passage's nearest neighbours are well defined (as with real
+    # embeddings: same subtopic, then same topic), not a crowd of equidistant points
+    topics = rng.normal(size=(max(n // 1000, 10), dim)).astype(np.float32)
+    subs = topics[rng.integers(0, len(topics), size=max(n // 50, 20))] + 0.5 * rng.normal(size=(max(n // 50, 20), dim))
+    which = rng.integers(0, len(subs), size=n)
+    vecs = (subs[which] + 0.35 * rng.normal(size=(n, dim))).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     rnd = random.Random(seed)
     weights = [1 / (r + 1) for r in range(len(VOCAB))]
@@ -60,8 +63,11 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--index", default=None, help="a postgresql:// URI (default: a server started here)")
+    ap.add_argument("--exact-max", type=int, default=pg.EXACT_MAX,
+                    help=f"visible chunks searched exactly, above: HNSW + iterative scan [default {pg.EXACT_MAX}]")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pg.json")
     args = ap.parse_args()
+    pg.EXACT_MAX = args.exact_max
 
     srv = None
     tmp = tempfile.TemporaryDirectory(prefix="bench-pg-")
@@ -89,7 +95,7 @@ def main() -> None:
         print(f"wrote {len(chunks)} chunks in {write_s:.1f} s (rows, postings, indexes incl. HNSW)", flush=True)
         idx = pg.PgIndex(loc, name, manifest)
         rng = np.random.default_rng(11)
-        qs = vecs[rng.integers(0, len(vecs), size=args.queries)] + 0.3 * rng.normal(size=(args.queries, args.dim))
+        qs = vecs[rng.integers(0, len(vecs), size=args.queries)] + 0.02 * rng.normal(size=(args.queries, args.dim))
         qs = (qs / np.linalg.norm(qs, axis=1, keepdims=True)).astype(np.float32)
         rows = {}
         groups_of = {c.chunk_id: (c.groups[0] if c.groups else None) for c in chunks}
