@@ -237,3 +237,31 @@ def test_retrieval_quality_equals_the_folder_backend(pg_uri, demo_index, real_em
     print("\nhybrid nDCG@10 folder vs postgresql:", {k: (round(got["folder"][k], 4), round(got["postgresql"][k], 4))
                                                     for k in keys},
           "BEIR mini:", beir["folder"]["doc.ndcg@10"], beir["postgresql"]["doc.ndcg@10"])
+
+
+def test_mcp_on_stdio_answers_from_a_postgresql_index(pg_uri, tmp_path):
+    """`askcolleague mcp --index postgresql://…` with the official MCP client: the tools answer from the
+    database, public passages only by default."""
+    import asyncio
+
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+    from test_mcp import data
+
+    build([_kb(tmp_path / "kb")], pg_uri, embedder=FakeEmbedder(), warn=lambda m: None)
+    env = {**fakes_env(), "ASKCOLLEAGUE_PLUGINS": "fakes", "ASKCOLLEAGUE_MODE": "bm25"}
+
+    async def go():
+        params = StdioServerParameters(command=sys.executable, args=["-m", "askcolleague", "mcp", "--index", pg_uri],
+                                       cwd=str(ROOT), env=env)
+        async with stdio_client(params) as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                return (await s.list_tools()).tools, await s.call_tool("search", {"query": "payroll team", "k": 20})
+    tools, search = asyncio.run(go())
+    assert {"ask", "search", "find_people", "get_passage"} <= {t.name for t in tools}
+    found = data(search)["passages"]
+    hidden = {f"note {i}" for i in range(40) if i % 4 == 1}  # (the finance group's notes, see _kb)
+    assert found and not any(" ".join(p["title"].split()[-2:]) in hidden for p in found)
+    assert len(found) == 20 and all(p["title"].endswith(("note 0", "note 2", "note 3")) or
+                                    int(p["title"].split()[-1]) % 4 != 1 for p in found)
