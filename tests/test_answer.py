@@ -124,6 +124,57 @@ def test_off_topic_question_abstains(asst):
     jsonschema.validate(ans.to_dict(), ANSWER_SCHEMA)
 
 
+def test_abstains_on_a_word_that_carries_the_question(asst):
+    """A word the index never mentions that carries the question ("sabbatical": the question without it
+    is another question) abstains, however close the other words' passages are; an incidental word the
+    index lacks ("properly") does not."""
+    ans = asst.ask("How many days of sabbatical do employees get?")
+    assert ans.abstained and not ans.citations
+    assert "sabbatical" in asst.unknown_terms("How many days of sabbatical do employees get?")
+    ans = asst.ask("How do I properly request a new laptop?")
+    assert not ans.abstained and ans.citations[0].title == "Laptop requests"
+    assert asst.unknown_focus("How do I properly request a new laptop?") == []
+
+
+def test_a_synonym_or_a_typo_of_an_indexed_word_still_answers(asst):
+    """A word the index never spells that way, when the closest passage holds its meaning: a synonym
+    ("notebook" for the laptop page) or a typo ("lapotp") — the passage matches the whole question much
+    better than the question without the word, so the word is not a reason to abstain."""
+    for q in ("How do I request a new notebook computer?", "How do I request a new lapotp?"):
+        ans = asst.ask(q)
+        assert not ans.abstained and ans.citations[0].title == "Laptop requests", q
+
+
+def test_a_passage_stating_the_amount_asked_about_is_no_reason_to_abstain():
+    from askcolleague.search import Hit
+
+    hits = [Hit(1, 0.0, {"text": "Below $1,000: a corporate card."}),
+            Hit(2, 0.0, {"text": "Above $5,000: a purchase order with three quotes."})]
+    assert Assistant.states_amount("What do I need to buy something that costs more than $5,000?", hits)
+    assert not Assistant.states_amount("What do I need to buy something that costs more than $50,000?", hits)
+    assert not Assistant.states_amount("What do I need to buy something expensive?", hits)
+    assert Assistant.states_amount("Is 12,000 images a batch?", [Hit(3, 0.0, {"text": "up to 12,000 images"})])
+
+
+def test_answer_sentences_in_one_section_are_told_apart_by_their_words():
+    """In-context vectors of two sentences of one section are alike (they share the title and section), so
+    there a repeat is the same words, not a high cosine; across sections a cosine above 0.9 is a repeat."""
+    import numpy as np
+
+    from askcolleague.search import Hit
+
+    pto = {"title": "Paid Time Off", "section": "Carryover"}
+    hits = [Hit(1, 0.0, dict(pto, text="")), Hit(2, 0.0, dict(pto, text="")),
+            Hit(3, 0.0, {"title": "Holidays", "section": None, "text": ""})]
+    cands = [(0, "You may carry over up to 5 unused days into the next calendar year."),
+             (1, "Carried-over days expire on 31 March of the next year."),
+             (2, "Unused days may be carried over into the next year, up to 5.")]
+    same = np.ones((3, 4), dtype=np.float32) / 2  # every pair: cosine 1.0
+    assert not Assistant._repeats(hits, cands, same, 1, 0)
+    assert Assistant._repeats(hits, cands, same, 2, 0)
+    assert Assistant._repeats(hits, [(0, cands[0][1]), (1, cands[0][1])], None, 1, 0)
+
+
 def test_filters_apply_before_ranking(asst):
     ans = asst.ask("laptop", source_type="comment")
     assert all(c.source_type == "comment" for c in ans.citations + ans.more_results)

@@ -258,6 +258,18 @@ def test_every_suite_answer_quotes_whole_sentences(demo_index):
 
 
 
+def test_the_post_that_proposed_it_is_a_candidate(demo_index):
+    """Every comment's context repeats its thread's title, so for "who proposed X" the comments fill the
+    pool and the per-document cap, and the post that proposed X is not retrieved. The opening post of a
+    thread whose replies were retrieved is an answer candidate: the answer quotes it, and its author leads."""
+    a = Assistant.from_index(demo_index)
+    ans = a.ask("Who proposed replacing the wiki's built-in search with Meilisearch?")
+    assert "Replace the built-in search with Meilisearch" in ans.answer
+    first = ans.citations[0]
+    assert first.role == "post" and [x["name"] for x in first.authors] == ["Lena Vogel"]
+    assert ans.people[0].name == "Lena Vogel", [(p.name, p.reason) for p in ans.people]
+
+
 def test_a_quote_is_answered_from_its_original_message(demo_index):
     """Dana's reply quotes the middle of Kenji's sentence ("> put the bucket in us-west-2, next to
     tools-ci."); the per-document cap keeps Kenji's own message out of the pool (the thread is one

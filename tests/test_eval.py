@@ -94,6 +94,17 @@ def test_abstention_metrics_and_threshold():
     t, (lo, hi), (p, r, f) = choose_threshold(items)
     assert lo == pytest.approx(0.40) and hi == pytest.approx(0.50) and t == pytest.approx(0.45)
     assert (p, r, f) == (1.0, 1.0, 1.0)
+    # an answerable question answered at every threshold (a passage states its amount): best cosine inf
+    t, (lo, hi), (p, r, f) = choose_threshold(items + [(False, float("inf"), False)])
+    assert t == pytest.approx(0.45) and (p, r, f) == (1.0, 1.0, 1.0)
+
+
+def test_calibration_signal_is_what_ask_searches():
+    from askcolleague.evaluation.calibration import ask_query
+
+    assert ask_query("Who proposed running the old and the new cache side by side?") == \
+        "running the old and the new cache side by side"
+    assert ask_query("How do I request a new laptop?") == "How do I request a new laptop?"
 
 
 def test_split_claims_and_facts():
@@ -101,6 +112,9 @@ def test_split_claims_and_facts():
     assert split_claims(text) == [("Laptops are refreshed every 3 years.", [1]),
                                   ("Order in ServiceDesk.", [2, 3]), ("A closing remark.", [])]
     assert split_claims("Alpha beta. Gamma delta [1, 2-3].") == [("Alpha beta.", []), ("Gamma delta", [1, 2, 3])]
+    # a table row quoted alone is a claim of its own, not merged into the sentence before it
+    assert split_claims("Drains take 15 minutes. [1] P1 | Robots stopped | 30 minutes [2]") == \
+        [("Drains take 15 minutes.", [1]), ("P1 | Robots stopped | 30 minutes", [2])]
     assert fact_hits(["ThinkPad T14", "32 GB  RAM", "missing"], "a **thinkpad t14** with 32 GB\nRAM") == \
         [True, True, False]
 

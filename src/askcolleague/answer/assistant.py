@@ -25,6 +25,15 @@ from .result import Answer, PersonHit, cited_authors
 
 ANSWER_CLOSEST = 3  # the pool's passages nearest the question (cosine) always among the answer's candidates
 
+AMOUNT = re.compile(r"[$€£¥]\s?\d(?:[\d,.]*\d)?|\b(?:USD|EUR|GBP|CHF)\s?\d(?:[\d,.]*\d)?"
+                    r"|\d(?:[\d,.]*\d)?\s?(?:USD|EUR|GBP|CHF)\b|\b\d{1,3}(?:,\d{3})+\b")  # $5,000, EUR 35, 12,000
+
+FOCUS_COSINE = 0.85  # the question without the words the index never mentions, below this cosine to the question:
+# those words carry it (all-MiniLM-L6-v2: "sabbatical", "dog" 0.71-0.77; "properly", "supposed", "argued" 0.92-0.99)
+MEANING_GAIN = 0.05  # ...unless the closest passages match the whole question this much better than the rest of
+# it: then they hold the absent word's meaning under another spelling (a synonym, a typo: "notebook" → the laptop
+# page, +0.23; "kuberentes" → the Kubernetes runbook, +0.23; "sabbatical" → the time-off policy, +0.00)
+
 
 class Assistant(ExtractiveAnswers, PeopleRanking):
     """Question answering over one index. Load once (`from_index`), ask many times."""
@@ -105,16 +114,19 @@ class Assistant(ExtractiveAnswers, PeopleRanking):
             # ranking shown, not which sentence may answer.
             closest = sorted((h for h in pool if h.dense is not None), key=lambda h: -h.dense)[:ANSWER_CLOSEST]
             hits = hits + [h for h in closest if all(h.id != x.id for x in hits)]
+        best = max((h.dense for h in hits if h.dense is not None), default=None)  # the pool's best cosine
+        if qvec is not None:
             hits = hits + self._quote_sources(hits, qvec, filters)
+            if kind == "attribution":
+                hits = hits + self._thread_openings(hits, qvec, filters)
         self._whole_sentences(hits)
         t1 = time.perf_counter()
-        best = max((h.dense for h in hits if h.dense is not None), default=None)
         qterms = content_terms(query)
         if best is None:  # bm25 mode: abstain only when nothing matched
             abstain = not hits
         else:
-            abstain = not hits or best < self.abstain_threshold
-        abstain = abstain or bool(self.unknown_names(question, groups=groups))
+            abstain = not hits or best < self.abstain_threshold and not self.states_amount(question, hits[:k])
+        abstain = abstain or bool(self.unknown_terms(question, query, qvec, groups=groups, hits=hits))
         if abstain:
             answer = Answer(question, "", True, "extractive", None, [], [], [], {},
                             retrieval_mode=mode)
@@ -148,10 +160,26 @@ class Assistant(ExtractiveAnswers, PeopleRanking):
         cap can keep the original out of the pool: a thread is one document.) Only what the
         question's filters and the asker's groups allow."""
         want = {h.row["quoted_from"]: h.row["doc_id"] for h in hits if h.row.get("quoted_from")}
-        if not want:
+        return self._unit_chunks(want, hits, qvec, filters)
+
+    def _thread_openings(self, hits: list[Hit], qvec, filters: Filters) -> list[Hit]:
+        """For "who said X": the opening post (or question) of every thread whose replies were retrieved,
+        as answer candidates. A thread's replies discuss what its opening proposed, and each reply's
+        context line repeats the thread's title, so the replies can fill the pool and the per-document
+        cap while the post that said it first is left out — and with it the origin of the idea."""
+        docs = {h.row["doc_id"] for h in hits if h.row.get("role") in ("answer", "comment", "reply", "message")
+                and h.row.get("position")}
+        first = self.index.store.chunks_at((d, 0) for d in docs) if docs else {}
+        want = {r["unit_id"]: d for (d, _), r in first.items() if r.get("unit_id") and not r.get("quoted_from")}
+        return self._unit_chunks(want, hits, qvec, filters)
+
+    def _unit_chunks(self, units: dict[str, str], hits: list[Hit], qvec, filters: Filters) -> list[Hit]:
+        """The chunks of `units` (unit id -> doc id) not among `hits`, with their cosine to the question:
+        only what the question's filters and the asker's groups allow, never a quote."""
+        if not units:
             return []
         have = {h.id for h in hits}
-        rows = [r for r in self.index.store.chunks_of_units(want, want.values())
+        rows = [r for r in self.index.store.chunks_of_units(units, units.values())
                 if r["id"] not in have and not r.get("quoted_from")]
         allowed = self.retriever.allowed(filters) if rows else None
         if allowed is not None:
@@ -181,6 +209,50 @@ class Assistant(ExtractiveAnswers, PeopleRanking):
         return [w for w in dict.fromkeys(words)
                 if not (first and w == first.group(1)) and w.lower() not in STOPWORDS
                 and not self.index.store.mentions(w, groups)]
+
+    @staticmethod
+    def states_amount(question: str, hits: list[Hit]) -> bool:
+        """Whether a passage states the amount the question asks about ("costs more than $5,000" and
+        "Above $5,000: a purchase order in BuyRight with three quotes"): the embedding model reads amounts
+        poorly (that question's best cosine is 0.31, the level of off-topic questions), so a passage stating
+        the question's amounts verbatim is about it, whatever its cosine."""
+        amounts = {re.sub(r"\s", "", a) for a in AMOUNT.findall(question)}
+        return bool(amounts) and any(amounts <= {re.sub(r"\s", "", a) for a in AMOUNT.findall(h.row["text"])}
+                                     for h in hits)
+
+    def unknown_focus(self, text: str, qvec=None, groups: list[str] | None = None,
+                      hits: list[Hit] | None = None) -> list[str]:
+        """The words of `text` that appear nowhere in the index (nowhere the asker may see), when they
+        carry its meaning: `text` without them has a cosine below FOCUS_COSINE to `text` (`qvec`, its
+        embedding). "How many days of sabbatical do employees get after five years?" is closest to the
+        vacation policy, which never mentions a sabbatical: without "sabbatical" (cosine 0.77) it is the
+        question the index answers, not this one. An incidental word the index lacks ("properly",
+        "supposed") leaves the question's meaning where it was (0.92-0.99) and is ignored. So is a word whose
+        meaning the closest passages (of `hits`) hold under another spelling — "notebook" for a page on
+        laptops, a typo: those passages match the whole question better than its rest (MEANING_GAIN)."""
+        words = [w for w in dict.fromkeys(re.findall(r"[^\W_]{3,}", text))
+                 if w.lower() not in STOPWORDS and not w.isdigit()]
+        absent = [w for w in words if not self.index.store.mentions(w.lower(), groups)]
+        if not absent:
+            return []
+        rest = " ".join(re.sub(r"\b(?:" + "|".join(map(re.escape, absent)) + r")\b", " ", text).split())
+        whole = qvec if qvec is not None else self.embedder.embed_batch([text])[0]  # (each alone, as ask embeds)
+        rest_vec = self.embedder.embed_batch([rest])[0]
+        if float(rest_vec @ whole) >= FOCUS_COSINE:
+            return []
+        closest = [h.id for h in sorted((h for h in hits or [] if h.dense is not None), key=lambda h: -h.dense)[:3]]
+        if closest:
+            with_word, without = self.retriever.cosine(whole, closest), self.retriever.cosine(rest_vec, closest)
+            if any(with_word[i] - without.get(i, with_word[i]) >= MEANING_GAIN for i in with_word):
+                return []
+        return absent
+
+    def unknown_terms(self, question: str, query: str | None = None, qvec=None,
+                      groups: list[str] | None = None, hits: list[Hit] | None = None) -> list[str]:
+        """What the question asks about that the index never mentions, so it abstains however close its
+        passages are: capitalised names (unknown_names), and words that carry the question (unknown_focus;
+        `query` is what was searched and embedded as `qvec`: an attribution question's statement)."""
+        return self.unknown_names(question, groups) or self.unknown_focus(query or question, qvec, groups, hits)
 
     def find_people(self, question: str, mode: str | None = None, **filters) -> list[PersonHit]:
         """Who knows about this: people ranked from the evidence retrieved for the question."""

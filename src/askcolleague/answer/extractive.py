@@ -3,13 +3,12 @@ then the embedding model), cited with numbers; for an attribution question the o
 idea is quoted first."""
 from __future__ import annotations
 
-import math
 import re
 
 from ..models import role_of
 from ..search import Hit
 from ..text import (
-    answerable_sentence, content_terms, lexical_overlap, restore_start, same_sentence, sentences, squash, table_rows,
+    answerable_sentence, content_terms, restore_start, same_sentence, sentences, squash, table_rows,
 )
 from .questions import AGREEMENT, QUANTITY, QUANTITY_QUESTION
 from .result import Answer, Citation, cited_authors
@@ -26,8 +25,18 @@ ECHO_COSINE = 0.80  # two sentences state the same idea (all-MiniLM-L6-v2: parap
 
 ECHO_OVERLAP = 0.6  # ... or share this share of their content words
 
-ECHO_ANSWERS, ECHO_RELATED = 0.10, 0.35  # ... or states what was asked nearly as well (cosine to the
-# question's statement within 0.10 of the best sentence's) and is related to it (pairwise cosine >= 0.35)
+ECHO_ANSWERS, ECHO_RELATED = 0.10, 0.35  # ... or, in the same thread, states what was asked nearly as well
+# (cosine to the question's statement within 0.10 of the best sentence's) and is related to it (pairwise cosine >= 0.35)
+
+_GROUPED = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{3})+(?![\d,])")  # 5,000 or 1,200,000
+
+
+def _terms(text: str) -> set[str]:
+    """Content terms, with numbers written with thousands separators read whole: content_terms splits
+    "$5,000" into "5" (dropped) and "000", so "$5,000" and "$38,000" would match alike; the embedding model
+    reads numbers poorly, so the lexical side has to read them exactly."""
+    return content_terms(text) | {n.replace(",", "") for n in _GROUPED.findall(text)}
+
 
 def _in_context(row: dict, sentence: str, header: str | None = None) -> str:
     head = row["title"] + (f" — {row['section']}" if row.get("section") else "")
@@ -65,6 +74,7 @@ class ExtractiveAnswers:
                     groups: list[str] | None = None, questions_ok: bool = False) -> Answer:
         cands: list[tuple[int, str]] = []  # (hit index, sentence)
         originals = {}  # unit id -> [(hit index, sentence)] of the messages that quotes come from
+        quoted: dict[tuple[int, str], float] = {}  # an original's sentence -> the cosine of the retrieved quote of it
         for hi, h in enumerate(hits):
             if h.row.get("unit_id") and not h.row.get("quoted_from"):
                 originals.setdefault(h.row["unit_id"], []).extend((hi, s) for s in sentences(h.row["text"]))
@@ -76,6 +86,9 @@ class ExtractiveAnswers:
                 source = originals.get(h.row["quoted_from"], [])
                 whole = [next(((oi, o) for oi, o in source if squash(s) in squash(o)), (hi, s)) for s in sents]
                 cands.extend(c for c in dict.fromkeys(whole) if c[0] != hi and answerable_sentence(c[1]))
+                for c in whole:
+                    if c[0] != hi and h.dense is not None:
+                        quoted[c] = max(quoted.get(c, -1.0), h.dense)
                 sents = [s for (oi, _), s in zip(whole, sents) if oi == hi and not s[:1].islower()]
             if sents and not re.search(r"[.!?:;)\"'’”]\s*$", h.row["text"]):
                 sents = sents[:-1]  # the chunk was cut mid-sentence; the next chunk restores it whole
@@ -90,10 +103,12 @@ class ExtractiveAnswers:
         # the opening sentences of the best passage; only these are embedded (the model is the cost).
         best_cos = max((h.dense for h in hits if h.dense is not None), default=None)
 
-        def relevance(hi: int) -> float:  # the passage's own relevance: its cosine, else its rank
+        def relevance(hi: int) -> float:  # the passage's own relevance: its cosine to the best's, else its rank
+            # (linear, on the scale of the sentence's own cosine: the people ranking's exp((cos - best) / 0.05)
+            # made a passage 0.05 below the best lose more than a 0.2 lead in its sentence's own similarity)
             h = hits[hi]
-            if h.dense is not None and best_cos is not None:
-                return math.exp((h.dense - best_cos) / 0.05)
+            if h.dense is not None and best_cos is not None and best_cos > 0:
+                return max(h.dense, 0.0) / best_cos
             return 1.0 / (1.0 + 0.5 * hi)
 
         rel = [relevance(hi) for hi in range(len(hits))]
@@ -101,7 +116,8 @@ class ExtractiveAnswers:
             for oi, _ in originals.get(h.row.get("quoted_from") or "", [])[:1]:
                 rel[oi] = max(rel[oi], rel[hi])
         top = max(range(len(hits)), key=lambda hi: rel[hi])
-        lex = [lexical_overlap(qterms, s) for _, s in cands]
+        qterms = qterms | {n.replace(",", "") for n in _GROUPED.findall(question)}
+        lex = [len(qterms & _terms(s)) / len(qterms) if qterms else 0.0 for _, s in cands]
         # answer-type match (classic QA): "how many / how long / when ..." is answered by a sentence with a number
         typed = [QUANTITY.search(s) is not None for _, s in cands] if QUANTITY_QUESTION.search(question) else \
             [False] * len(cands)
@@ -118,14 +134,20 @@ class ExtractiveAnswers:
         keep = sorted(set(pooled) | set(opening))
         cands = [cands[ci] for ci in keep]
         lex = [lex[ci] for ci in keep]
-        # Stage 2: each kept sentence embedded with its passage's title and section (what it is about)
+        # Stage 2: each kept sentence embedded with its passage's title and section (what it is about). For
+        # "who said X" the sentence alone: it must state X itself, and in a thread every comment's context
+        # repeats the thread's title ("Support would love this." scored 0.94 in context against the title's words)
         svecs = None
         if qvec is not None:
             rows = {hi: table_rows(hits[hi].row["text"]) for hi in {hi for hi, _ in cands}}
-            svecs = self.embedder.embed_batch([_in_context(hits[hi].row, s, rows[hi].get(s)) for hi, s in cands])
+            svecs = self.embedder.embed_batch([s if questions_ok else _in_context(hits[hi].row, s, rows[hi].get(s))
+                                               for hi, s in cands])
         scored = []
         for ci, (hi, s) in enumerate(cands):
-            sim = float(svecs[ci] @ qvec) if svecs is not None else 0.0
+            own = float(svecs[ci] @ qvec) if svecs is not None else 0.0
+            # a quoted sentence was also retrieved through the quote, whose cosine read it with the words
+            # quoted around it ("put the bucket in us-west-2, next to tools-ci. Cross-region reads ...")
+            sim = max(own, quoted.get((hi, s), own))
             passage = rel[hi]
             score = 0.55 * sim + 0.25 * lex[ci] + 0.20 * passage + 0.05 * typed[ci]
             if hits[hi].row.get("quoted_from"):
@@ -134,16 +156,15 @@ class ExtractiveAnswers:
                 score -= 0.05  # "who said X": an agreeing reply repeats X; its source said it first
             if hits[hi].row.get("role") == "question" and not questions_ok:
                 score -= 0.05  # the question's own words rarely answer it; its answers do
-            scored.append((score, ci))
-        scored.sort(reverse=True)
+            scored.append((score, own, ci))
+        scored.sort(reverse=True)  # (ties: the sentence that says more by itself first)
+        scored = [(score, ci) for score, _, ci in scored]
         best = scored[0][0]
         chosen: list[int] = []
         for score, ci in scored:
             if len(chosen) >= MAX_SENTENCES or score < best * 0.75:
                 break
-            if svecs is not None and any(float(svecs[ci] @ svecs[cj]) > 0.9 for cj in chosen):
-                continue
-            if any(same_sentence(cands[ci][1], cands[cj][1]) for cj in chosen):
+            if any(self._repeats(hits, cands, svecs, ci, cj) for cj in chosen):
                 continue
             if sum(cands[cj][0] == cands[ci][0] for cj in chosen) >= MAX_PER_PASSAGE:
                 continue  # room for the best sentences of other passages
@@ -154,6 +175,20 @@ class ExtractiveAnswers:
         score_of = {ci: sc for sc, ci in scored}
         ans.picks = [(hits[cands[ci][0]], cands[ci][1], score_of[ci]) for ci in chosen]
         return ans
+
+    @staticmethod
+    def _repeats(hits: list[Hit], cands: list[tuple[int, str]], svecs, ci: int, cj: int) -> bool:
+        """Whether answer sentence ci repeats cj: the same words, or (embedding cosine > 0.9) the same
+        statement. Two sentences read in the same title and section share most of their embedding, so
+        there only their words are compared (ECHO_OVERLAP of their content terms)."""
+        (hi, a), (hj, b) = cands[ci], cands[cj]
+        if same_sentence(a, b):
+            return True
+        ra, rb = hits[hi].row, hits[hj].row
+        if (ra["title"], ra.get("section")) == (rb["title"], rb.get("section")):
+            ta, tb = content_terms(a), content_terms(b)
+            return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= ECHO_OVERLAP
+        return svecs is not None and float(svecs[ci] @ svecs[cj]) > 0.9
 
     def _origin(self, question: str, answer: Answer, pool: list[Hit], hits: list[Hit], mode: str,
                 groups: list[str] | None, asking: bool = False, qvec=None) -> tuple[Answer, dict]:
@@ -191,7 +226,8 @@ class ExtractiveAnswers:
                 overlap = len(terms & content_terms(sent)) / len(terms)
                 pair = float(v @ vecs[0])
                 if pair >= ECHO_COSINE or overlap >= ECHO_OVERLAP and lex >= 0.4 or (
-                        to_q is not None and to_q[i] >= to_q[0] - ECHO_ANSWERS and pair >= ECHO_RELATED):
+                        to_q is not None and to_q[i] >= to_q[0] - ECHO_ANSWERS and pair >= ECHO_RELATED
+                        and h.row["doc_id"] == best_hit.row["doc_id"]):
                     echoes.append((h, sent))
 
         def when(item: tuple[Hit, str]) -> tuple:

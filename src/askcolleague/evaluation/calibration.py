@@ -11,6 +11,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..answer.questions import question_kind, statement_of
 from ..errors import ConfigError
 from .metrics import prf
 from .suite import Question, Suite
@@ -61,15 +62,23 @@ def question_vectors(assistant, questions: Iterable[Question]) -> dict[str, np.n
     return {q.id: assistant.embedder.embed_batch([q.question])[0] for q in questions}
 
 
-def best_passage_cosine(assistant, question: str, mode: str, k: int, qvec: np.ndarray) -> float | None:
-    """The abstain signal of `Assistant.ask`: the best cosine among the top-k passages of `mode`."""
+def ask_query(question: str) -> str:
+    """What `Assistant.ask` searches and embeds for a question: an attribution question's statement."""
+    return statement_of(question) if question_kind(question) == "attribution" else question
+
+
+def _pool(assistant, question: str, mode: str, k: int, qvec: np.ndarray) -> tuple[list, float | None]:
     depth = max(assistant.settings.people_depth, k * 5)
     pool = assistant.retriever.search(question, k=None, mode=mode, depth=depth, qvec=qvec)
-    hits = pool[:k]
-    if not hits:
-        return None
-    cos = assistant.retriever.cosine(qvec, [h.id for h in hits])
-    return max(cos.values()) if cos else None
+    cos = assistant.retriever.cosine(qvec, [h.id for h in pool]) if pool else {}
+    return pool, max(cos.values()) if cos else None
+
+
+def best_passage_cosine(assistant, question: str, mode: str, k: int, qvec: np.ndarray) -> float | None:
+    """The abstain signal of `Assistant.ask`: the best cosine to the question of any passage in the pool it
+    retrieves for `mode` (its candidates include the pool's passages nearest in meaning, whatever their rank).
+    `question` and `qvec`: what ask searches and embeds (`ask_query`)."""
+    return _pool(assistant, question, mode, k, qvec)[1]
 
 
 def _f1_at(items: list[tuple[bool, float | None, bool]], t: float) -> tuple[float, float, float]:
@@ -83,12 +92,13 @@ def _f1_at(items: list[tuple[bool, float | None, bool]], t: float) -> tuple[floa
 
 
 def choose_threshold(items: list[tuple[bool, float | None, bool]]) -> tuple[float, tuple[float, float], tuple]:
-    """The threshold maximising F1 over (unanswerable, best cosine, forced to abstain) items.
+    """The threshold maximising F1 over (unanswerable, best cosine, forced to abstain) items (a best
+    cosine of inf: answered at every threshold).
 
     Candidates are the gaps between consecutive best cosines; among equally good gaps the widest
     wins, and the threshold is its midpoint rounded to 2 decimals when that stays inside the gap.
     """
-    vals = sorted({round(b, 6) for _, b, forced in items if b is not None and not forced})
+    vals = sorted({round(b, 6) for _, b, forced in items if b is not None and not forced and b != float("inf")})
     if not vals:
         raise ConfigError("no question has a dense best-passage cosine; calibrate on a dense or hybrid index")
     edges = [vals[0] - 0.05] + vals + [vals[-1] + 0.05]
@@ -113,9 +123,12 @@ def calibrate_abstention(assistant, suite: Suite, mode: str = "hybrid", k: int |
     """Choose `abstain_threshold` from a suite: maximise abstention F1 (abstained = positive).
 
     Each question's signal is its best-passage cosine as `Assistant.ask` computes it for `mode`
-    (the top-k passages' best cosine to the question). Questions the assistant abstains on
-    regardless of the threshold (a capitalised name the index never mentions, or no hits) are
-    positives at every threshold. Needs answerable and unanswerable questions.
+    (the best cosine of its retrieved pool, for what it searches: an attribution question's
+    statement). Questions the assistant abstains on regardless of the threshold (a name or a word
+    carrying the question that the index never mentions, or no hits) are positives at every
+    threshold; those it answers regardless (a top-k passage states the question's amount,
+    `Assistant.states_amount`) negatives at every threshold. Needs answerable and unanswerable
+    questions. (`qvecs`: the questions' vectors, used where ask embeds the question itself.)
     """
     if mode == "bm25":
         raise ConfigError("bm25 mode ignores abstain_threshold; calibrate with mode dense or hybrid")
@@ -128,11 +141,14 @@ def calibrate_abstention(assistant, suite: Suite, mode: str = "hybrid", k: int |
         qvecs = question_vectors(assistant, suite.questions)
     items, scores = [], []
     for q in suite.questions:
-        best = best_passage_cosine(assistant, q.question, mode, k, qvecs[q.id])
-        forced = bool(assistant.unknown_names(q.question))
-        items.append((q.type == "unanswerable", best, forced))
+        query = ask_query(q.question)
+        qvec = qvecs[q.id] if query == q.question else assistant.embedder.embed_batch([query])[0]
+        pool, best = _pool(assistant, query, mode, k, qvec)
+        forced = bool(assistant.unknown_terms(q.question, query, qvec, hits=pool))
+        kept = not forced and best is not None and assistant.states_amount(q.question, pool[:k])
+        items.append((q.type == "unanswerable", float("inf") if kept else best, forced))
         scores.append({"id": q.id, "type": q.type, "best_cosine": None if best is None else round(best, 4),
-                       "forced": forced})
+                       "forced": forced, **({"amount": True} if kept else {})})
     t, interval, (p, r, f) = choose_threshold(items)
     cur = current_threshold(assistant)
     return Calibration(mode, t, f, p, r, interval, scores, cur, _f1_at(items, cur)[2])

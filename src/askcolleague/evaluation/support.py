@@ -12,6 +12,8 @@ import numpy as np
 from ..answer.support import no_claim, numbers, supports, windows
 from ..text import sentences
 
+_ROW = re.compile(r"\S.* \| .*\S")  # a table row as the loaders write it: cells joined by " | "
+
 _MARKS = re.compile(r"(?:[ \t]*\[\s*(?:passages?|sources?)?\s*\d+(?:\s*(?:[,;]|[-–]|and)\s*\d+)*\s*\])+", re.I)
 
 
@@ -34,7 +36,8 @@ def split_claims(text: str) -> list[tuple[str, list[int]]]:
     for m in _MARKS.finditer(text):
         seg, pos = text[pos:m.start()], m.end()
         nums = _marker_numbers(m.group(0))
-        sents = sentences(seg)
+        # (a table row quoted alone is one claim: `sentences` reads a lone row as a table's header)
+        sents = sentences(seg) or ([seg.strip()] if _ROW.fullmatch(seg.strip()) else [])
         if not sents:
             if out:  # "[1] [2]" split by something that is not a sentence: same claim
                 out[-1] = (out[-1][0], list(dict.fromkeys(out[-1][1] + nums)))
