@@ -76,11 +76,11 @@ def index() -> None:
     """Build, update and inspect an index."""
 
 
-def _report(report, as_json: bool, strict: bool) -> None:
+def _report(report, as_json: bool, strict: bool, quiet: bool = True) -> None:
     if as_json:
         _dump(report.to_dict())
     else:
-        click.echo(report.summary(), err=False)
+        click.echo(report.summary(stages=not quiet), err=False)  # (seconds per phase unless --quiet)
         if report.version:
             click.echo(f"index: {report.index} ({report.version})")
     if strict and (report.skipped or report.kept):
@@ -96,7 +96,7 @@ def _report(report, as_json: bool, strict: bool) -> None:
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
 @click.option("--wait", is_flag=True, help="Wait for another build/update to finish instead of failing.")
 @click.option("--model", default=None, help="Local sentence-transformers model folder [default: bundled all-MiniLM-L6-v2].")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars, and no seconds per phase in the summary.")
 @_json_option
 def index_build(sources, people, index, rebuild, strict, wait, model, quiet, as_json) -> None:
     """Index SOURCES (folders, files, exports); with none, those in ingest/sources.yaml."""
@@ -105,14 +105,14 @@ def index_build(sources, people, index, rebuild, strict, wait, model, quiet, as_
     settings = _settings(model=model)
     report = build(list(sources), _index_path(index, settings), list(people), settings=settings,
                    rebuild=rebuild, wait=wait, progress=not quiet and sys.stderr.isatty(), command=sys.argv)
-    _report(report, as_json, strict)
+    _report(report, as_json, strict, quiet)
 
 
 @index.command("update")
 @_index_option
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
 @click.option("--wait", is_flag=True, help="Wait for another build/update to finish instead of failing.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars, and no seconds per phase in the summary.")
 @_json_option
 def index_update(index, strict, wait, quiet, as_json) -> None:
     """Re-read the index's sources; embed only new or changed files/threads, drop deleted ones."""
@@ -123,7 +123,7 @@ def index_update(index, strict, wait, quiet, as_json) -> None:
                    progress=not quiet and sys.stderr.isatty(), command=sys.argv)
     if not report.changed and not as_json:
         click.echo("nothing changed")
-    _report(report, as_json, strict)
+    _report(report, as_json, strict, quiet)
 
 
 @index.command("status")

@@ -12,6 +12,7 @@ import hashlib
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -52,6 +53,11 @@ class BuildReport:
     reused_vectors: int = 0
     seconds: float = 0.0
     changed: bool = True
+    # chunks whose exact embed text another chunk of this build had: embedded once, the vector shared
+    # (embedded + reused_vectors + deduplicated = chunks)
+    deduplicated: int = 0
+    # seconds per phase, in order (STAGES); phases not run are absent
+    stages: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -59,12 +65,46 @@ class BuildReport:
         d["kept"] = [asdict(s) for s in self.kept]
         return d
 
-    def summary(self) -> str:
+    def summary(self, stages: bool = False) -> str:
+        """One line; with ``stages=True`` also the seconds of each phase that took 0.05 s or more."""
         parts = [f"{self.sources_indexed} indexed", f"{len(self.skipped)} skipped"]
         if self.kept:
             parts.append(f"{len(self.kept)} kept from the previous version")
+        dedup = f", deduplicated {self.deduplicated}" if self.deduplicated else ""
+        took = f"{self.seconds:.1f}s"
+        shown = [f"{k} {v:.1f}" for k, v in self.stages.items() if v >= 0.05] if stages else []
+        if shown:
+            took += ": " + ", ".join(shown)
         return (", ".join(parts) + f" — {self.docs} docs, {self.chunks} chunks, {self.people} people; "
-                f"embedded {self.embedded}, reused {self.reused_vectors} ({self.seconds:.1f}s)")
+                f"embedded {self.embedded}{dedup}, reused {self.reused_vectors} ({took})")
+
+
+# the build's phases, as BuildReport.stages names them:
+#   open      the index's lock, its live version and the list of sources
+#   model     loading the embedding model (only when build() loads it)
+#   discover  finding the sources in the folders given, reading the people files
+#   parse     reading and parsing the sources (or carrying unchanged ones over), hashing them
+#   chunk     chunking the parsed documents and the profiles (token counts in the model's tokenizer)
+#   people    profiles as documents, identity resolution, chunk↔person links
+#   embed     vectors reused from the previous version, the rest embedded (identical texts once)
+#   write     the new version's store, vectors and BM25 postings (the backend's writer)
+#   calibrate the abstain threshold (off-topic probes embedded and searched)
+#   publish   the manifest, and the new version made live
+STAGES = ("open", "model", "discover", "parse", "chunk", "people", "embed", "write", "calibrate", "publish")
+
+
+@contextmanager
+def _stage(report: "BuildReport", name: str):
+    """Add the time the block takes to ``report.stages[name]``."""
+    t = time.perf_counter()
+    try:
+        yield
+    finally:
+        report.stages[name] = report.stages.get(name, 0.0) + time.perf_counter() - t
+
+
+def _ordered(stages: dict[str, float]) -> dict[str, float]:
+    return {k: round(stages[k], 3) for k in STAGES if k in stages}
 
 
 def read_sources_yaml(path: Path) -> tuple[list[Path], list[Path]]:
@@ -188,6 +228,8 @@ def build(
     write and publish the new version (index.folder.FolderWriter).
     """
     t0 = time.time()
+    p0 = time.perf_counter()
+    pre: dict[str, float] = {}  # the phases before the report exists
     settings = settings or Settings.load()
     backend = backend_for(index_path or settings.index)
     index_path = backend.location(index_path or settings.index)
@@ -199,13 +241,17 @@ def build(
         try:
             old_manifest = prev.manifest if prev is not None else None
             roots, ppl_files = _roots(sources, people_files, update, old_manifest, backend.display(index_path))
+            pre["open"] = time.perf_counter() - p0
             if embedder is None:
+                t = time.perf_counter()
                 embedder = _embedder_for(settings, update, old_manifest)
+                _open_model(embedder)
+                pre["model"] = time.perf_counter() - t
             # reuse is only possible from an index made by the same model
             if old_manifest is not None and not rebuild:
                 check_model(old_manifest, embedder, index_path)
             return _build(roots, ppl_files, backend, index_path, settings, embedder, prev, rebuild, update, bar, warn,
-                          command, t0)
+                          command, t0, pre)
         finally:
             if prev is not None:
                 prev.close()
@@ -236,6 +282,16 @@ def _embedder_for(settings: Settings, update: bool, old_manifest: dict | None) -
         model = model_setting_for(old_manifest["model"]["id"])
         runtime = runtime_for(old_manifest["model"]["id"], runtime)
     return get_embedder(model or None, batch_size=settings.batch_size, threads=settings.threads, runtime=runtime)
+
+
+def _open_model(embedder: Embedder) -> None:
+    """Load the model's weights now, so that the `model` stage counts them and not `embed`: the ONNX
+    embedder opens its session, the torch one its model, on first use."""
+    for attr in ("session", "model"):
+        try:
+            getattr(embedder, attr, None)
+        except Exception:  # noqa: BLE001 (the first batch tries again, and says what is wrong)
+            pass
 
 
 def _load_profiles(files: list[Path], max_bytes: int, report: BuildReport, warn) -> tuple[list[Person], dict[str, str]]:
@@ -300,7 +356,8 @@ def _read_sources(specs: list[SourceSpec], old, same_chunker: bool, max_bytes: i
                     warn(f"{display(spec.path)}: {e}")
                     continue
             else:
-                src_chunks = [c for d in docs for c in chunk_doc(d, embedder, chunker_cfg)]
+                with _stage(report, "chunk"):
+                    src_chunks = [c for d in docs for c in chunk_doc(d, embedder, chunker_cfg)]
                 src_docs = [_doc_row(d) for d in docs]
                 try:
                     changed = source_hash(spec)[0] != h
@@ -354,7 +411,8 @@ def _people_and_links(chunks: list[Chunk], docs_rows: list[dict], resolver: Iden
 
 def _embed(chunks: list[Chunk], keys: list[str], embedder: Embedder, old, batch_size: int,
            report: BuildReport, bar) -> np.ndarray:
-    """Phase 7: vectors reused by exact embed text, the rest embedded in length-sorted batches."""
+    """Phase 7: vectors reused by exact embed text, the rest embedded in length-sorted batches, each
+    distinct embed text once (boilerplate, repeated headers, quoted mail: its copies share the vector)."""
     vecs = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
     have = np.zeros(len(chunks), dtype=bool)
     if old is not None:
@@ -364,53 +422,78 @@ def _embed(chunks: list[Chunk], keys: list[str], embedder: Embedder, old, batch_
             if v is not None:
                 vecs[k] = v
                 have[k] = True
-    todo = [k for k in range(len(chunks)) if not have[k]]
+    todo: list[int] = []  # the first chunk of each embed key still without a vector
+    first: dict[str, int] = {}
+    copies: list[tuple[int, int]] = []  # (chunk, the chunk with the same embed key that is embedded)
+    for k in range(len(chunks)):
+        if have[k]:
+            continue
+        j = first.setdefault(keys[k], k)
+        if j == k:
+            todo.append(k)
+        else:
+            copies.append((k, j))
     todo.sort(key=lambda k: chunks[k].n_tokens)
     report.reused_vectors = int(have.sum())
     report.embedded = len(todo)
+    report.deduplicated = len(copies)
     bs = max(batch_size, 1)
     with bar(total=len(todo), desc="Embedding", unit="chunk") as pb:
         for i in range(0, len(todo), bs):
             part = todo[i:i + bs]
             vecs[part] = embedder.embed_batch([chunks[k].embed_text for k in part])
             pb.update(len(part))
+    if copies:
+        dst, src = zip(*copies)
+        vecs[list(dst)] = vecs[list(src)]
     return vecs
 
 
 def _build(roots, ppl_files, backend, index_path, settings: Settings, embedder: Embedder, prev, rebuild: bool,
-           update: bool, bar, warn, command, t0: float) -> BuildReport:
+           update: bool, bar, warn, command, t0: float, pre: dict[str, float] | None = None) -> BuildReport:
     old_manifest = prev.manifest if prev is not None else None
     old = prev if not rebuild else None  # what vectors and unchanged sources are reused from
-    specs, found_people, problems = discover(roots, follow_symlinks=bool(settings.follow_symlinks))
-    report = BuildReport(index=backend.display(index_path), version="")
-    for path, reason in problems:
-        report.skipped.append(SourceError(path, reason))
-        warn(f"{path}: {reason}")
-    all_people_files = list({Path(p).resolve(): Path(p) for p in [*ppl_files, *found_people]}.values())
-    max_bytes = int(settings.max_file_mb * 1024 * 1024)
-    profiles, people_keys = _load_profiles(all_people_files, max_bytes, report, warn)
-    resolver = IdentityResolver(profiles)
+    report = BuildReport(index=backend.display(index_path), version="", stages=dict(pre or {}))
+    with _stage(report, "discover"):
+        specs, found_people, problems = discover(roots, follow_symlinks=bool(settings.follow_symlinks))
+        for path, reason in problems:
+            report.skipped.append(SourceError(path, reason))
+            warn(f"{path}: {reason}")
+        all_people_files = list({Path(p).resolve(): Path(p) for p in [*ppl_files, *found_people]}.values())
+        max_bytes = int(settings.max_file_mb * 1024 * 1024)
+        profiles, people_keys = _load_profiles(all_people_files, max_bytes, report, warn)
+    with _stage(report, "people"):
+        resolver = IdentityResolver(profiles)
 
     chunker_cfg = ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap)
     same_chunker = bool(old_manifest) and old_manifest.get("chunker") == chunker_cfg.to_dict()
+    t = time.perf_counter()
+    chunking_before = report.stages.get("chunk", 0.0)
     docs_rows, chunks, src_rows = _read_sources(specs, old, same_chunker, max_bytes, settings, embedder, chunker_cfg,
                                                 report, bar, warn)
+    # (the chunking inside is timed as `chunk`; the rest of the loop is reading and parsing)
+    report.stages["parse"] = time.perf_counter() - t - (report.stages.get("chunk", 0.0) - chunking_before)
     if not chunks and (specs or not profiles):
         raise NothingIndexedError(
             f"nothing could be indexed ({len(report.skipped)} skipped); fix the files named above"
             + (f" — the previous index at {backend.display(index_path)} is unchanged" if prev else ""))
 
     # people removed with `askcolleague forget` stay removed, whatever the sources say
-    forgotten = backend.read_forgotten(index_path)
+    with _stage(report, "people"):
+        forgotten = backend.read_forgotten(index_path)
+        profile_docs = _profile_docs([p for p in resolver.people() if p.has_profile and not _forgotten(p, forgotten)],
+                                     lambda s: people_keys.get(s, s))
     # profiles become chunks too
-    for d in _profile_docs([p for p in resolver.people() if p.has_profile and not _forgotten(p, forgotten)],
-                           lambda s: people_keys.get(s, s)):
-        docs_rows.append(_doc_row(d))
-        chunks.extend(chunk_doc(d, embedder, chunker_cfg))
-    chunks, docs_rows, people, links = _people_and_links(chunks, docs_rows, resolver, forgotten)
+    with _stage(report, "chunk"):
+        for d in profile_docs:
+            docs_rows.append(_doc_row(d))
+            chunks.extend(chunk_doc(d, embedder, chunker_cfg))
+    with _stage(report, "people"):
+        chunks, docs_rows, people, links = _people_and_links(chunks, docs_rows, resolver, forgotten)
 
-    keys = [embed_key(c) for c in chunks]
-    vecs = _embed(chunks, keys, embedder, old, settings.batch_size, report, bar)
+    with _stage(report, "embed"):
+        keys = [embed_key(c) for c in chunks]
+        vecs = _embed(chunks, keys, embedder, old, settings.batch_size, report, bar)
 
     old_ids_set = {(r["key"], r["hash"]) for r in old.sources.values()} if old is not None else None
     report.changed = rebuild or old_manifest is None or report.embedded > 0 or \
@@ -421,14 +504,20 @@ def _build(roots, ppl_files, backend, index_path, settings: Settings, embedder: 
         report.version = prev.name
         report.docs, report.chunks, report.people = len(docs_rows), len(chunks), len(people)
         report.seconds = time.time() - t0
+        report.stages = _ordered(report.stages)
         return report
 
     # write the new version; on any failure the partial folder is removed, and a full disk says so
-    need = len(chunks) * (embedder.dim * 4 + 512) + 3 * sum(len(c.text) + len(c.embed_text) for c in chunks)
-    writer = backend.writer(index_path, prev, need)
-    writer.add(src_rows, docs_rows, chunks, keys, people, links, vecs, embedder.dim)
+    with _stage(report, "write"):
+        need = len(chunks) * (embedder.dim * 4 + 512) + 3 * sum(len(c.text) + len(c.embed_text) for c in chunks)
+        writer = backend.writer(index_path, prev, need)
+        writer.add(src_rows, docs_rows, chunks, keys, people, links, vecs, embedder.dim)
     report.docs, report.chunks, report.people = len(docs_rows), len(chunks), len(people)
+    t_publish = time.perf_counter()
     try:
+        with _stage(report, "calibrate"):
+            abstain = calibration.calibrate(writer.vectors, embedder)
+        t_publish = time.perf_counter()
         encs = encodings_of(docs_rows)  # sources not read as plain UTF-8
         manifest = {
             "format": FORMAT,
@@ -438,7 +527,7 @@ def _build(roots, ppl_files, backend, index_path, settings: Settings, embedder: 
             "model": embedder.describe(),
             "chunker": chunker_cfg.to_dict(),
             **writer.describe(),
-            "abstain_calibration": calibration.calibrate(writer.vectors, embedder),
+            "abstain_calibration": abstain,
             "roots": [{"given": display(r), **_path_entry(Path(r).absolute())} for r in roots],
             "people_files": [{"given": display(p), **_path_entry(Path(p).absolute()), "key": people_keys.get(str(p))}
                              for p in all_people_files],
@@ -451,7 +540,10 @@ def _build(roots, ppl_files, backend, index_path, settings: Settings, embedder: 
             "counts": {"sources": len(src_rows), "documents": len(docs_rows), "chunks": len(chunks),
                        "people": len(people), "profiles": sum(1 for p in people if p.has_profile)},
             "build": {"embedded": report.embedded, "reused_vectors": report.reused_vectors,
-                      "seconds": round(time.time() - t0, 2), "update": update, "rebuild": rebuild},
+                      "deduplicated": report.deduplicated,
+                      "seconds": round(time.time() - t0, 2), "update": update, "rebuild": rebuild,
+                      # the phases up to the manifest (its writing and the publication are not in)
+                      "stages": _ordered(report.stages)},
             "command": [_shown_arg(a) for a in (command or sys.argv)],
         }
     except BaseException as e:
@@ -459,7 +551,9 @@ def _build(roots, ppl_files, backend, index_path, settings: Settings, embedder: 
     if prev is not None:
         prev.close()  # (before the old version may be collected)
     report.version = writer.publish(manifest).name
+    report.stages["publish"] = time.perf_counter() - t_publish
     report.seconds = time.time() - t0
+    report.stages = _ordered(report.stages)
     return report
 
 
