@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -269,6 +270,11 @@ def _entry_path(entry: dict) -> Path:
     return Path(os.fsdecode(bytes.fromhex(entry["path_bytes"]))) if entry.get("path_bytes") else Path(entry["path"])
 
 
+def _recorded(text: str) -> str:
+    """A command or location as the results record it: paths relative to the checkout, no socket folder."""
+    return re.sub(r"host=/[^&\s]*", "host=<socket dir>", text.replace(str(ROOT) + "/", ""))
+
+
 def _rebuilder(index, shown: str, log_path: Path) -> Callable[[], dict]:
     """fn() for run_load_servers(during=…): `askcolleague index build --rebuild` of the index's own sources."""
     from askcolleague.index import backend_for
@@ -283,7 +289,8 @@ def _rebuilder(index, shown: str, log_path: Path) -> Callable[[], dict]:
         t = time.perf_counter()
         with open(log_path, "w") as err:
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=_env(), cwd=ROOT)
-        out = {"command": " ".join(["askcolleague", *cmd[3:]]).replace(str(index), shown), "returncode": p.returncode,
+        out = {"command": _recorded(" ".join(["askcolleague", *cmd[3:]]).replace(str(index), shown)),
+               "returncode": p.returncode,
                "seconds": time.perf_counter() - t, "version_before": m["version"]}
         if p.returncode == 0:
             rep = json.loads(p.stdout)
@@ -406,11 +413,11 @@ def main() -> None:
            "mode": args.mode, "concurrency": concurrency, "queue_max_size": QUEUE_MAX_SIZE, "machine": mach,
            "model": manifest["model"]["id"], "runtime": runtime,
            "chunks": manifest["counts"]["chunks"],
-           "index_desc": f"{'the demo corpus' if args.index is None else backend_for(index).display(index)} "
+           "index_desc": f"{'the demo corpus' if args.index is None else _recorded(backend_for(index).display(index))} "
                          f"({manifest['counts']['chunks']} chunks, {manifest['model']['id'].split('/')[-1]}, "
                          f"{runtime} runtime)"}
     if not isinstance(index, Path):
-        cfg["command"] = [a.replace(str(index), backend_for(index).display(index)) for a in sys.argv]
+        cfg["command"] = [_recorded(a.replace(str(index), backend_for(index).display(index))) for a in sys.argv]
     lat = res["latency_ms"]
     print(f"{'clients':>8}{'questions':>10}{'failed':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
           f"{'q/s':>7}{'server p50':>12}")

@@ -301,6 +301,14 @@ def _connect_shard(c, loc: Location, server: str):
     return conn
 
 
+def _require_live(conn, loc: Location) -> tuple[str, dict]:
+    """(name, manifest) of the live version; IndexNotFoundError says how to build one."""
+    live = _live(conn, loc)
+    if live is None:
+        raise _not_found(loc)
+    return live
+
+
 def _version_schema(loc: Location, name: str) -> str:
     return _q(f"{loc.schema}_{name}")
 
@@ -1080,10 +1088,7 @@ class PgBackend:
         settings = settings or Settings.load()
         where = Location.parse(loc)
         with _pool(where).conn() as c:
-            live = _live(c, where)
-        if live is None:
-            raise _not_found(where)
-        name, m = live
+            name, m = _require_live(c, where)
         if m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
             raise IndexFormatError(f"{where.shown}: index format {m.get('format_version')} is not supported by this "
                                    f"version (expects {FORMAT_VERSION}); run `askcolleague index build --rebuild`")
@@ -1103,10 +1108,7 @@ class PgBackend:
     def status(loc) -> dict:
         where = Location.parse(loc)
         with _pool(where).conn() as c:
-            live = _live(c, where)
-            if live is None:
-                raise _not_found(where)
-            name, m = live
+            name, m = _require_live(c, where)
             size = c.execute("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
                              "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
                              [_version_schema(where, name)]).fetchone()[0]
