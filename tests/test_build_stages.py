@@ -101,7 +101,8 @@ def test_stages_name_the_phases_in_order(corpus, tmp_path):
     # (the embedder was given: no model was loaded)
     assert set(rep.stages) == set(STAGES) - {"model"}
     assert all(v >= 0 for v in rep.stages.values())
-    assert sum(rep.stages.values()) <= rep.seconds + 0.05
+    # (reading, embedding and writing overlap in a pipeline: each phase's time is within the build's)
+    assert max(rep.stages.values()) <= rep.seconds + 0.05
     manifest = json.loads((current_version(path) / "manifest.json").read_text())
     assert set(manifest["build"]["stages"]) == set(STAGES) - {"model", "publish"}
 
@@ -110,6 +111,7 @@ def test_stages_name_the_phases_in_order(corpus, tmp_path):
     assert "deduplicated 2" in rep.summary()
     assert ":" not in rep.summary().rsplit(" (", 1)[1]  # no phases without stages=True
 
-    # an update with nothing changed reports what it ran
+    # an update with nothing changed stops once the sources' hashes match: nothing parsed or embedded
     up = build(None, path, embedder=FakeEmbedder(), update=True, warn=lambda m: None)
-    assert not up.changed and "write" not in up.stages and {"parse", "embed"} <= set(up.stages)
+    assert not up.changed and "parse" in up.stages and not {"chunk", "embed", "write"} & set(up.stages)
+    assert up.sources_reused == rep.sources_indexed and up.chunks == rep.chunks and up.version == rep.version

@@ -35,18 +35,28 @@ def test_no_chunk_exceeds_model_limit(tok_embedder):
         assert c.n_tiktoken > 0
 
 
-def test_overlap_and_coverage(tok_embedder):
+def test_overlap_only_where_a_sentence_is_cut(tok_embedder):
     text = _long_text(60)
     pieces = split_text(tok_embedder, text, 80, 20)
     assert len(pieces) > 3
-    # every sentence of the text appears in some piece
+    # every sentence of the text appears whole in some piece
     for s in text.split(". "):
         assert any(s.strip(". ") in p for p in pieces)
-    # consecutive pieces share words (overlap)
-    for a, b in zip(pieces, pieces[1:]):
-        assert set(a.split()[-8:]) & set(b.split()[:12])
-    # pieces end at sentence ends where possible
-    assert sum(p.endswith(".") for p in pieces[:-1]) >= len(pieces) - 2
+    # pieces end at sentence ends, and the next piece starts with the next sentence: nothing repeated
+    assert all(p.endswith(".") for p in pieces)
+    assert " ".join(pieces) == text
+    # one sentence longer than the budget is cut, and the piece after each cut goes back over it
+    run = " ".join(f"w{i}" for i in range(400)) + "."
+    cut = split_text(tok_embedder, run, 80, 20)
+    assert len(cut) >= 5
+    for a, b in zip(cut, cut[1:]):
+        shared = set(a.split()) & set(b.split())
+        assert 4 <= len(shared) <= 20  # (20 word pieces back: "w61" is 2 or 3 of them)
+    # a cut sentence among whole ones: the overlap goes back to that sentence's start
+    mixed = "Short one. " + run + " Another short one."
+    got = split_text(tok_embedder, mixed, 80, 20)
+    assert got[0].startswith("Short one.") and got[-1].endswith("Another short one.")
+    assert sum(tok_embedder.count_tokens(p) for p in pieces) <= tok_embedder.count_tokens(text) + len(pieces)
 
 
 def test_ids_stable_and_blocks_not_mixed(fake_embedder):

@@ -34,6 +34,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 OPTIONAL: dict[str, tuple[str, str]] = {
     "psycopg": ("postgres", "only a postgresql:// index needs a database driver"),
     "pgvector": ("postgres", "pgvector's psycopg adapters, for a postgresql:// index"),
+    "ray": ("ray", "only `index build --ray` runs on a Ray cluster"),
 }
 
 

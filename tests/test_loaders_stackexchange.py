@@ -149,6 +149,257 @@ def test_build_credits_answers_and_records_encodings(tmp_path):
     idx.close()
 
 
+# ---------------------------------------------------------------- the optional files of a dump
+
+BREAD = Path(__file__).parent / "fixtures" / "stackexchange" / "bread.stackexchange.com"
+SITE = "https://bread.stackexchange.com"
+
+
+def units(doc):
+    return [(b.unit_id, b.role, b.authors[0].label() if b.authors else None, b.accepted, b.votes) for b in doc.blocks]
+
+
+def test_badges_go_on_their_owners_profile_and_tag_badges_are_expertise():
+    people = {p.name: p for p in load_people(BREAD / "Users.xml")}
+    assert set(people) == {"Ines Müller", "breadhead", "Kofi", "editor_ed"}  # not the lurker, whose gold stays his
+    ines = people["Ines Müller"]
+    assert ines.bio == ("Baker in Hamburg. I keep three starters alive.\n\n"
+                        "Badges: gold Great Answer; silver sourdough (tag), starter (tag); "
+                        "bronze Nice Answer ×3, fermentation (tag), Teacher.")
+    assert ines.expertise == ["sourdough", "starter", "fermentation"]  # tag badges, best first
+    assert people["breadhead"].bio == "Badges: bronze Student, Supporter." and people["breadhead"].expertise == []
+    assert people["Kofi"].bio is None and people["Kofi"].expertise == []
+    assert "Famous Question" not in " ".join(p.bio or "" for p in people.values())
+    from askcolleague.indexing.identity import profile_text
+
+    text = profile_text(ines)
+    assert "Expertise: sourdough, starter, fermentation." in text and "Badges: gold Great Answer" in text
+
+
+def test_badges_listed_per_user_are_bounded(tmp_path):
+    d = tmp_path / "site"
+    d.mkdir()
+    (d / "Posts.xml").write_text('<posts><row Id="1" PostTypeId="1" Title="T" Body="b" OwnerUserId="3" /></posts>')
+    (d / "Users.xml").write_text('<users><row Id="3" DisplayName="Busy" /></users>')
+    badges = [f'<row Id="{i}" UserId="3" Name="tag{i:02d}" Class="3" TagBased="True" />' for i in range(30)]
+    badges += ['<row Id="100" UserId="3" Name="Famous" Class="1" TagBased="False" />'] * 3
+    (d / "Badges.xml").write_text("<badges>" + "".join(badges) + "</badges>")
+    busy, = load_people(d / "Users.xml")
+    assert busy.bio.startswith("Badges: gold Famous ×3; bronze tag00 (tag), tag01 (tag),")
+    assert busy.bio.count("(tag)") == stackexchange.MAX_BADGES_LISTED - 1 and busy.bio.endswith("(and 19 more).")
+    assert busy.expertise == [f"tag{i:02d}" for i in range(stackexchange.MAX_EXPERTISE)]
+
+
+def test_a_duplicate_names_its_original():
+    t = threads(BREAD)
+    dup = t["bread.stackexchange.com#20"]
+    assert dup.title == "How do I revive a neglected starter? [duplicate]"
+    assert dup.blocks[0].context == "Duplicate of: Why does my sourdough starter smell like acetone?"
+    original = {"question_id": "10", "title": "Why does my sourdough starter smell like acetone?",
+                "url": f"{SITE}/questions/10"}
+    assert dup.meta["duplicate_of"] == [original]  # PostLinks and the closure's history agree: listed once
+    assert dup.meta["closed"] == "2021-03-07T08:00:00" and dup.meta["close_reason"] == "duplicate"  # from PostHistory
+    q = t["bread.stackexchange.com#10"]
+    assert q.meta["duplicates"] == [{"question_id": "20", "title": "How do I revive a neglected starter?",
+                                     "url": f"{SITE}/questions/20"}]
+    # linked both ways (a link from an answer is its question's); the link to the deleted question is gone
+    assert [x["question_id"] for x in q.meta["linked"]] == ["50"]
+    assert [x["question_id"] for x in t["bread.stackexchange.com#50"].meta["linked"]] == ["10", "40"]
+    assert "duplicate_of" not in q.meta and q.blocks[0].context is None
+
+
+def test_without_postlinks_the_closure_names_the_original(tmp_path):
+    d = tmp_path / "bread.stackexchange.com"
+    shutil.copytree(BREAD, d)
+    (d / "PostLinks.xml").unlink()
+    t = threads(d)
+    dup = t["bread.stackexchange.com#20"]
+    assert dup.title.endswith("[duplicate]") and [x["question_id"] for x in dup.meta["duplicate_of"]] == ["10"]
+    assert dup.blocks[0].context == "Duplicate of: Why does my sourdough starter smell like acetone?"
+    assert [x["question_id"] for x in t["bread.stackexchange.com#10"].meta["duplicates"]] == ["20"]
+    assert "linked" not in t["bread.stackexchange.com#10"].meta
+
+
+def test_post_history_deletes_closes_reopens_and_records_editors():
+    t = threads(BREAD)
+    everything = " ".join(b.text for d in t.values() for b in d.blocks)
+    assert "bread.stackexchange.com#30" not in t and "Cheap watches" not in everything  # deleted question
+    assert "deleted spam question" not in everything and "An answer to the spam question." not in everything
+    rye = t["bread.stackexchange.com#40"]
+    assert units(rye) == [
+        ("q40", "question", "Kofi", None, 2),  # no Score: 2 up votes
+        ("a41", "answer", "Ines Müller", True, 5),  # AcceptedAnswerId wins over an accept vote on a43
+        ("a43", "answer", "editor_ed", False, 3),  # deleted, then undeleted
+        ("a44", "answer", "Ines Müller", False, 2),  # no owner in Posts.xml: its first revision's user
+    ]  # a42 was deleted, and its comment with it
+    assert "A deleted answer about rye." not in everything and "deleted rye answer" not in everything
+    assert rye.meta["answers"] == 3 and rye.meta["editors"] == {"a44": ["anon_fixer"]}
+    reopened = t["bread.stackexchange.com#50"]
+    assert reopened.title == "Best temperature for a starter" and "closed" not in reopened.meta
+    closed = t["bread.stackexchange.com#60"]
+    assert closed.title == "Best flour brand? [closed]" and closed.meta["closed"] == "2021-06-02T08:00:00"
+    assert closed.meta["close_reason"] == "primarily opinion-based"
+    q = t["bread.stackexchange.com#10"]
+    # others' edits are recorded, not the author's own nor the Community bot's; authorship stays
+    assert q.meta["editors"] == {"q10": ["editor_ed"], "a12": ["Ines Müller"]}
+    assert q.blocks[0].authors[0].label() == "Kofi"
+    assert next(b for b in q.blocks if b.unit_id == "a12").authors[0].label() == "breadhead"
+
+
+def test_votes_give_missing_scores_and_the_accepted_answer():
+    q = threads(BREAD)["bread.stackexchange.com#10"]
+    assert units(q) == [
+        ("q10", "question", "Kofi", None, 12),  # a Score wins over the votes
+        ("c200", "comment", "Ines Müller", None, 1),
+        ("a12", "answer", "breadhead", True, 2),  # accepted by vote 1; 3 up, 1 down
+        ("c201", "question", "Kofi", None, 2),
+        ("a11", "answer", "Ines Müller", False, 7),  # Score 7 wins over its down vote
+        ("c204", "comment", "gone_baker", None, 0),
+    ]
+    assert q.meta["accepted_answer"] == "12"
+    assert q.blocks[2].context.startswith("Accepted answer by breadhead replying to Kofi")
+
+
+def test_tag_wikis_from_tags_xml():
+    t = threads(BREAD)
+    tag = t["bread.stackexchange.com#tags/sourdough"]
+    assert [(b.section, b.text, b.authors) for b in tag.blocks] == [
+        ("Excerpt", "A culture of wild yeast and lactic acid bacteria used to leaven bread.", []),
+        ("Tag wiki", "Sourdough is bread leavened by a starter instead of commercial yeast.", [])]
+    assert tag.url == f"{SITE}/tags/sourdough/info" and tag.tags == ["sourdough"]
+    assert {k for k in t if "#tags/" in k} == {"bread.stackexchange.com#tags/sourdough"}  # rye's excerpt is missing
+
+
+def _zip_dump(path: Path, folder: str = "", extra: dict[str, str] | None = None) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        if folder:
+            z.writestr(folder, "")  # the folder's own entry, as zip tools write it
+        for f in sorted(BREAD.iterdir()):
+            z.write(f, folder + f.name)
+        for name, text in (extra or {}).items():
+            z.writestr(name, text)
+    shutil.copy(BREAD.parent / "bread.stackexchange.com.meta.yaml", path.with_name(path.name + ".meta.yaml"))
+    return path
+
+
+def _same(docs, profiles):
+    strip = {"doc_id", "source"}
+    return ({d.doc_id.split("#", 1)[1]: {k: v for k, v in d.__dict__.items() if k not in strip} for d in docs},
+            sorted(({k: v for k, v in p.to_dict().items() if k != "source"} for p in profiles), key=lambda p: p["name"]))
+
+
+@pytest.mark.parametrize("folder", ["", "bread.stackexchange.com/"])
+def test_a_zip_dump_is_the_same_as_the_folder(tmp_path, folder):
+    path = _zip_dump(tmp_path / "bread.stackexchange.com.zip", folder,
+                     {"__MACOSX/._Posts.xml": "junk"} if folder else None)
+    assert kind_of(path) == "stackexchange"
+    specs, people, problems = discover([tmp_path])
+    assert [(s.key, s.kind) for s in specs] == [(f"{tmp_path.name}/bread.stackexchange.com.zip", "stackexchange")]
+    assert people == [path] and not problems
+    zdocs = load_source(SourceSpec(path, path.name, "stackexchange"), MAX)
+    fdocs = load_source(SourceSpec(BREAD, BREAD.name, "stackexchange"), MAX)
+    assert _same(zdocs, load_people(path)) == _same(fdocs, load_people(BREAD / "Users.xml"))
+    assert {p.name for p in load_people(path)} == {"Ines Müller", "breadhead", "Kofi", "editor_ed"}
+
+
+def test_what_zip_is_not_a_dump(tmp_path):
+    import zipfile
+
+    mixed = _zip_dump(tmp_path / "share.zip", "bread/", {"notes.md": "# Notes\n\nSee the dump.\n"})
+    assert kind_of(mixed) == "archive"  # a folder of files that holds a dump: an archive
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("../Posts.xml", "<posts/>")
+        z.writestr("../Users.xml", "<users/>")
+    assert kind_of(evil) == "archive" and stackexchange._find(["../Posts.xml", "/Users.xml"]) == {}
+    slack = tmp_path / "slack.zip"
+    with zipfile.ZipFile(slack, "w") as z:
+        z.writestr("users.json", "[]")
+        z.writestr("channels.json", "[]")
+    assert kind_of(slack) == "slack"
+
+
+def test_a_zip_dump_is_bounded(tmp_path, monkeypatch):
+    path = _zip_dump(tmp_path / "bread.stackexchange.com.zip")
+    monkeypatch.setenv("ASKCOLLEAGUE_ARCHIVE_MAX_MB", "0.002")
+    with pytest.raises(LoadError, match="the dump.s XML files unpack to .* allowed; raise ASKCOLLEAGUE_ARCHIVE_MAX_MB"):
+        load_source(SourceSpec(path, path.name, "stackexchange"), MAX)
+    monkeypatch.delenv("ASKCOLLEAGUE_ARCHIVE_MAX_MB")
+    monkeypatch.setenv("ASKCOLLEAGUE_ARCHIVE_MAX_MEMBERS", "3")
+    assert kind_of(path) == "archive"  # more members than any dump may have: not opened as one
+    with pytest.raises(LoadError, match="members, over the 3 allowed"):
+        load_source(SourceSpec(path, path.name, "stackexchange"), MAX)
+
+
+def test_a_7z_dump_reads_the_optional_files_too(tmp_path):
+    import py7zr
+
+    path = tmp_path / "bread.stackexchange.com.7z"
+    with py7zr.SevenZipFile(path, "w") as z:
+        for f in sorted(BREAD.iterdir()):
+            z.write(f, f.name)
+    shutil.copy(BREAD.parent / "bread.stackexchange.com.meta.yaml", tmp_path / "bread.stackexchange.com.7z.meta.yaml")
+    assert kind_of(path) == "stackexchange"
+    assert _same(load_source(SourceSpec(path, path.name, "stackexchange"), MAX), load_people(path)) == \
+        _same(load_source(SourceSpec(BREAD, BREAD.name, "stackexchange"), MAX), load_people(BREAD / "Users.xml"))
+
+
+def test_the_optional_files_are_streamed(tmp_path):
+    """Many more votes, history rows and badges for the same posts and users: about the same peak."""
+    def peak(n: int) -> int:
+        d = tmp_path / f"d{n}"
+        shutil.copytree(BREAD, d)
+        (d / "Votes.xml").write_text("<votes>" + "".join(
+            f'<row Id="{i}" PostId="{10 + i % 50}" VoteTypeId="{2 + i % 2}" CreationDate="2021-01-01T00:00:00.000" />'
+            for i in range(n)) + "</votes>")
+        (d / "PostHistory.xml").write_text("<posthistory>" + "".join(
+            f'<row Id="{i}" PostHistoryTypeId="5" PostId="{10 + i % 50}" UserId="{i % 7}" '
+            f'CreationDate="2021-01-01T00:00:00.000" Text="{"revision text " * 20}" />' for i in range(n))
+            + "</posthistory>")
+        (d / "Badges.xml").write_text("<badges>" + "".join(
+            f'<row Id="{i}" UserId="{3 + i % 4}" Name="Nice Answer" Class="3" TagBased="False" />'
+            for i in range(n)) + "</badges>")
+        tracemalloc.start()
+        docs = load_source(SourceSpec(d, d.name, "stackexchange"), 10 * MAX)
+        people = load_people(d / "Users.xml", 10 * MAX)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert docs and people
+        return top
+
+    peak(100)  # (imports and caches first)
+    small, large = peak(2_000), peak(20_000)
+    assert large < small * 2, (small, large)
+
+
+def test_build_over_a_zip_dump_credits_each_unit_to_its_author(tmp_path):
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    _zip_dump(kb / "bread.stackexchange.com.zip")
+    rep = build([kb], tmp_path / "idx", embedder=FakeEmbedder(), warn=lambda m: None)
+    assert not rep.skipped, rep.skipped
+    idx = Index.open(tmp_path / "idx", embedder=FakeEmbedder())
+    credit = {(r["unit_id"], r["doc_id"].split("#")[1]): (r["name"], bool(r["has_profile"])) for r in idx.store.db.execute(
+        "SELECT c.unit_id, c.doc_id, p.name, p.has_profile FROM chunks c JOIN chunk_people l ON l.chunk = c.id "
+        "JOIN people p ON p.person_id = l.person_id WHERE l.role = 'author' AND c.source_type != 'profile'")}
+    assert credit[("q10", "10")] == ("Kofi", True)
+    assert credit[("a12", "10")] == ("breadhead", True)  # edited by Ines: still breadhead's
+    assert credit[("a11", "10")] == ("Ines Müller", True)
+    assert credit[("c200", "10")] == ("Ines Müller", True) and credit[("c201", "10")] == ("Kofi", True)
+    assert credit[("c204", "10")] == ("gone_baker", False)  # a deleted user: no profile
+    assert credit[("a44", "40")] == ("Ines Müller", True) and credit[("a43", "40")] == ("editor_ed", True)
+    assert not any(name == "anon_fixer" for name, _ in credit.values())  # an editor is nobody's author
+    assert not any(unit in ("q30", "a31", "a42") for unit, _ in credit)
+    rows = idx.store.chunk_rows()
+    a12 = next(r for r in rows if r["unit_id"] == "a12")
+    assert a12["accepted"] and a12["votes"] == 2
+    profile = next(r for r in rows if r["source_type"] == "profile" and "Baker in Hamburg" in r["text"])
+    assert "Expertise: sourdough, starter, fermentation." in profile["text"] and "gold Great Answer" in profile["text"]
+    idx.close()
+
+
 # ---------------------------------------------------------------- the parse pool
 
 def _fake_soffice(tmp_path: Path, body: str) -> Path:

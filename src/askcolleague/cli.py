@@ -96,16 +96,28 @@ def _report(report, as_json: bool, strict: bool, quiet: bool = True) -> None:
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
 @click.option("--wait", is_flag=True, help="Wait for another build/update to finish instead of failing.")
 @click.option("--model", default=None, help="Local sentence-transformers model folder [default: bundled all-MiniLM-L6-v2].")
+@click.option("--ray", "ray", default=None, metavar="ADDRESS|local",
+              help="Parse, chunk and embed on a Ray cluster (its address, or `local` for one on this machine, bound "
+                   "to 127.0.0.1); needs `pip install 'askcolleague[ray]'` on every node.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, and no seconds per phase in the summary.")
 @_json_option
-def index_build(sources, people, index, rebuild, strict, wait, model, quiet, as_json) -> None:
+def index_build(sources, people, index, rebuild, strict, wait, model, ray, quiet, as_json) -> None:
     """Index SOURCES (folders, files, exports); with none, those in ingest/sources.yaml."""
     from .indexing.build import build  # (lazy: `askcolleague --help` and each command load only what they need)
 
     settings = _settings(model=model)
     report = build(list(sources), _index_path(index, settings), list(people), settings=settings,
-                   rebuild=rebuild, wait=wait, progress=not quiet and sys.stderr.isatty(), command=sys.argv)
+                   rebuild=rebuild, wait=wait, command=sys.argv, ray=ray, **_progress(quiet))
     _report(report, as_json, strict, quiet)
+
+
+def _progress(quiet: bool) -> dict:
+    """A bar on a terminal; otherwise (a log, CI) a progress line with the time left every 30 s."""
+    if quiet:
+        return {"progress": False}
+    if sys.stderr.isatty():
+        return {"progress": True}
+    return {"progress": False, "log": lambda line: click.echo(line, err=True)}
 
 
 @index.command("update")
@@ -120,7 +132,7 @@ def index_update(index, strict, wait, quiet, as_json) -> None:
 
     settings = _settings()
     report = build(None, _index_path(index, settings), settings=settings, update=True, wait=wait,
-                   progress=not quiet and sys.stderr.isatty(), command=sys.argv)
+                   command=sys.argv, **_progress(quiet))
     if not report.changed and not as_json:
         click.echo("nothing changed")
     _report(report, as_json, strict, quiet)

@@ -34,10 +34,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("index", "indexes/default", "Index folder (or postgresql:// URI) used when `--index` is not given."),
     Setting("model", "", "Path of a local sentence-transformers model folder; empty = the bundled all-MiniLM-L6-v2."),
     Setting("chunk_tokens", 200, "Token budget of a chunk in the embedding model's tokenizer (context line included; model limit 256).", int),
-    Setting("chunk_overlap", 32, "Tokens of overlap between consecutive chunks of one long section.", int),
+    Setting("chunk_overlap", 32, "Tokens a chunk goes back over when the chunk before it had to cut a sentence (a chunk that ends at a sentence end is not overlapped).", int),
     Setting("max_file_mb", 50.0, "Files larger than this many MB are skipped with a warning (a `.zip` export may expand to 10× this).", float),
     Setting("runtime", "onnx-int8", "Embedding runtime: `onnx-int8` (ONNX Runtime, fused graph with SmoothQuant scaling, int8 but for one MatMul: cosine >= 0.99 of the fp32 model, ~2.4x torch), `onnx` (fp32, the same vectors as torch), `onnx-int8-fast` (an older int8 recipe, ~2x torch at cosine 0.98; kept so that indexes built with it, which record their own model id, still open) or `torch` (sentence-transformers).", str),
     Setting("batch_size", 32, "Embedding batch size (texts are length-sorted first).", int),
+    Setting("build_window", 2048, "Chunks a build embeds and writes at a time: with the few sources read ahead, this sets its memory, whatever the corpus's size (about 10 KB a chunk).", int),
     Setting("threads", 0, "Threads for embedding (0 = all cores).", int),
     Setting("k", 8, "Passages retrieved for an answer.", int),
     Setting("mode", "hybrid", "Retrieval mode: hybrid, dense or bm25.", str),
@@ -68,7 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ocr_languages", "eng", "Tesseract languages for OCR, joined by `+` (e.g. `eng+deu`); each needs its Debian package `tesseract-ocr-<lang>`."),
     Setting("sheet_max_rows", 100_000, "Rows read from one sheet of a spreadsheet or CSV/TSV file; the rest is skipped with a warning naming the file.", int),
     Setting("sheet_max_cells", 2_000_000, "Non-empty cells read from one spreadsheet file (all sheets); the rest is skipped with a warning naming the file.", int),
-    Setting("archive_max_mb", 500.0, "A `.zip` or `.7z` archive of documents (or a Stack Exchange `.7z`) may unpack to at most this many MB.", float),
+    Setting("archive_max_mb", 500.0, "A `.zip` or `.7z` archive of documents (or a Stack Exchange `.7z` or `.zip`) may unpack to at most this many MB.", float),
     Setting("archive_max_members", 10_000, "Files one `.zip` or `.7z` archive of documents may hold.", int),
     Setting("parse_workers", 0, "Worker processes that parse sources during a build (0 = auto: one per core, at most 4, when there are images, .doc/.ppt, .msg or archives to parse or 200+ sources, else none; 1 = parse in the build's own process).", int),
     Setting("parse_timeout", 300.0, "Seconds one source may take to parse in a worker before it is stopped and skipped with a reason.", float),
@@ -91,6 +92,7 @@ class Settings:
         max_file_mb: float
         runtime: str
         batch_size: int
+        build_window: int
         threads: int
         k: int
         mode: str

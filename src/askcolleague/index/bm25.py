@@ -28,6 +28,7 @@ the visible chunks alone from ``freqs.npy`` and ``lengths.npy``: the scores are 
 """
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import threading
@@ -97,13 +98,97 @@ def postings(db: sqlite3.Connection, n_rows: int, fts: str = "chunks_fts") -> tu
     return arrays, meta
 
 
-def build(db: sqlite3.Connection, n_rows: int, out: Path, fts: str = "chunks_fts") -> dict:
-    """Write the postings of the FTS5 table `fts` (rowids 0..n_rows-1) into the folder `out`."""
-    arrays, meta = postings(db, n_rows, fts)
+class _NpyStream:
+    """A 1-D .npy file written block by block: a header of fixed size, patched with the length at the end."""
+
+    HEADER = 128
+
+    def __init__(self, path: Path, dtype: str) -> None:
+        self.path, self.dtype, self.n = path, np.dtype(dtype), 0
+        self.f = open(path, "wb")
+        self.f.write(b"\0" * self.HEADER)
+
+    def write(self, a: np.ndarray) -> None:
+        self.f.write(np.ascontiguousarray(a, dtype=self.dtype).tobytes())
+        self.n += len(a)
+
+    def close(self) -> None:
+        head = io.BytesIO()
+        np.lib.format.write_array_header_1_0(head, {"descr": np.lib.format.dtype_to_descr(self.dtype),
+                                                    "fortran_order": False, "shape": (self.n,)})
+        h = head.getvalue()
+        if len(h) > self.HEADER:  # (cannot happen for a 1-D array: the header is 128 bytes up to 10^20 rows)
+            raise ValueError(f"{self.path}: npy header of {len(h)} bytes")
+        self.f.seek(0)
+        self.f.write(h[:-1] + b" " * (self.HEADER - len(h)) + b"\n")
+        self.f.close()
+
+
+def _blocks(path: Path, dtype: str, n: int, block: int):
+    """(start, array) blocks of a 1-D .npy file written by _NpyStream, read with plain reads."""
+    dt = np.dtype(dtype)
+    with open(path, "rb") as f:
+        f.seek(_NpyStream.HEADER)
+        for a in range(0, n, block):
+            yield a, np.fromfile(f, dtype=dt, count=min(block, n - a))
+
+
+def build(db: sqlite3.Connection, n_rows: int, out: Path, fts: str = "chunks_fts", block: int = 1 << 20) -> dict:
+    """Write the postings of the FTS5 table `fts` (rowids 0..n_rows-1) into the folder `out`: the same
+    arrays as `postings()`, in memory bounded by `block` postings (a 1M-chunk index has ~10^8)."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("offsets", "docs", "impacts", "freqs", "lengths"):
-        np.save(out / f"{name}.npy", arrays[name])
-    (out / "terms.json").write_text(json.dumps(arrays["terms"], ensure_ascii=False))
+    db.execute(f"CREATE VIRTUAL TABLE temp.askc_vocab USING fts5vocab(main, '{fts}', 'instance')")
+    docs_f, freqs_f = _NpyStream(out / "docs.npy", "<i4"), _NpyStream(out / "freqs.npy", "<f4")
+    terms: list[str] = []
+    starts: list[int] = []
+    dl = np.zeros(n_rows, dtype=np.float64)
+    try:
+        weight = " ".join(f"WHEN '{c}' THEN {w}" for c, w in WEIGHTS.items())
+        cur = db.execute(f"SELECT term, doc, sum(CASE col {weight} ELSE 0 END), count(*) "
+                         "FROM temp.askc_vocab GROUP BY term, doc")  # (term-major order)
+        last, pos = None, 0
+        while True:
+            rows = cur.fetchmany(min(block, 200_000))
+            if not rows:
+                break
+            t, d, f, c = zip(*rows)
+            for i, term in enumerate(t):
+                if term != last:
+                    terms.append(term)
+                    starts.append(pos + i)
+                    last = term
+            pos += len(rows)
+            d = np.array(d, dtype=np.int64)
+            if d.min() < 0 or d.max() >= n_rows:
+                raise ValueError(f"{fts}: rowids outside 0..{n_rows - 1}")
+            dl += np.bincount(d, weights=np.array(c, dtype=np.float64), minlength=n_rows)
+            docs_f.write(d)
+            freqs_f.write(np.array(f, dtype=np.float64))
+    finally:
+        db.execute("DROP TABLE temp.askc_vocab")
+        docs_f.close()
+        freqs_f.close()
+    offsets = np.array(starts + [docs_f.n], dtype=np.int64)
+    avgdl = float(dl.sum() / n_rows) if n_rows else 1.0
+    df = np.diff(offsets)
+    idf = np.log((n_rows - df + 0.5) / (df + 0.5))
+    idf[idf <= 0] = 1e-6
+    impacts_f = _NpyStream(out / "impacts.npy", "<f4")
+    try:
+        for (a, d), (_, f) in zip(_blocks(out / "docs.npy", "<i4", docs_f.n, block),
+                                  _blocks(out / "freqs.npy", "<f4", docs_f.n, block)):
+            term = np.searchsorted(offsets, np.arange(a, a + len(d)), side="right") - 1
+            f = f.astype(np.float64)
+            norm = K1 * (1 - B + B * dl[d] / (avgdl or 1.0))
+            impacts_f.write(idf[term] * (f * (K1 + 1)) / (f + norm))
+    finally:
+        impacts_f.close()
+    np.save(out / "offsets.npy", offsets)
+    np.save(out / "lengths.npy", dl.astype(np.float32))
+    (out / "terms.json").write_text(json.dumps(terms, ensure_ascii=False))
+    meta = {"format": FORMAT, "k1": K1, "b": B, "weights": WEIGHTS, "rows": n_rows, "terms": len(terms),
+            "postings": int(docs_f.n), "avgdl": avgdl, "tokenizer": "fts5 porter unicode61",
+            "visible_statistics": True}
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     return meta
 

@@ -2,6 +2,8 @@
 (``IndexIDMap2(IndexFlatIP)``), whose ids are the chunk ids (``chunks.id`` = BM25 posting id)."""
 from __future__ import annotations
 
+import os
+import struct
 from pathlib import Path
 
 import faiss
@@ -88,3 +90,76 @@ class FaissVectors:
         inner = faiss.downcast_index(fi.index)
         xb = faiss.rev_swig_ptr(inner.get_xb(), fi.ntotal * fi.d).reshape(fi.ntotal, fi.d)
         return ids, np.array(xb, dtype=np.float32)
+
+
+# -- streaming: the same file, written and read in bounded memory ------------------------------
+# FAISS's own serialisation of IndexIDMap2(IndexFlatIP) (faiss/impl/index_write.cpp), which
+# faiss.read_index reads back: for the map and then the flat index, a fourcc and a header
+#   d int32 · ntotal int64 · two int64 placeholders (1 << 20) · is_trained uint8 · metric int32 (0 = IP)
+# then the flat index's codes (size_t count of floats, then n·d float32) and the id map (size_t
+# count, then n int64). tests/test_streaming_build.py checks the bytes equal faiss.serialize_index.
+_HEADER = struct.Struct("<iqqqBi")
+_MAP, _FLAT = b"IxM2", b"IxFI"
+_CODES_AT = 2 * (4 + _HEADER.size)  # where the codes' count is; the codes follow it
+
+
+class FlatFileWriter:
+    """Writes `vectors.faiss` as vectors arrive, ids 0, 1, 2, … in order, holding none of them: a
+    1M-chunk build does not keep its 1.5 GB of vectors in memory."""
+
+    def __init__(self, vdir: Path, dim: int) -> None:
+        self.path = Path(vdir) / FILE
+        self.dim, self.n = dim, 0
+        self.f = open(self.path, "wb")
+        self._header()
+        self.f.write(struct.pack("<Q", 0))
+
+    def _header(self) -> None:
+        for cc in (_MAP, _FLAT):
+            self.f.write(cc + _HEADER.pack(self.dim, self.n, 1 << 20, 1 << 20, 1, 0))
+
+    def add(self, vecs: np.ndarray) -> None:
+        vecs = np.ascontiguousarray(vecs, dtype="<f4")
+        if vecs.ndim != 2 or vecs.shape[1] != self.dim:
+            raise ValueError(f"vectors of shape {vecs.shape}, expected (n, {self.dim})")
+        self.f.write(vecs.tobytes())
+        self.n += len(vecs)
+
+    def close(self) -> None:
+        """The id map (0..n-1) and the counts in the headers; the file is then a FAISS index."""
+        self.f.write(struct.pack("<Q", self.n))
+        for i in range(0, self.n, 1 << 20):
+            self.f.write(np.arange(i, min(self.n, i + (1 << 20)), dtype="<i8").tobytes())
+        self.f.seek(0)
+        self._header()
+        self.f.write(struct.pack("<Q", self.n * self.dim))
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+
+    def abort(self) -> None:
+        if not self.f.closed:
+            self.f.close()
+
+
+def read_flat(vdir: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(ids, vectors) of a `vectors.faiss` as memory maps (nothing read until used), or None when
+    the file is not a plain IndexIDMap2(IndexFlatIP) (then read it with FaissVectors.read)."""
+    path = Path(vdir) / FILE
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_CODES_AT + 8)
+        if len(head) < _CODES_AT + 8 or head[:4] != _MAP or head[4 + _HEADER.size:8 + _HEADER.size] != _FLAT:
+            return None
+        d, n, *_rest, metric = _HEADER.unpack(head[4:4 + _HEADER.size])
+        (count,) = struct.unpack("<Q", head[_CODES_AT:_CODES_AT + 8])
+        if metric != 0 or count != n * d or d <= 0:
+            return None
+        at = _CODES_AT + 8
+        if path.stat().st_size != at + 4 * n * d + 8 + 8 * n:
+            return None
+        vecs = np.memmap(path, dtype="<f4", mode="r", offset=at, shape=(n, d)) if n else np.zeros((0, d), np.float32)
+        ids = np.memmap(path, dtype="<i8", mode="r", offset=at + 4 * n * d + 8, shape=(n,)) if n else np.zeros(0, np.int64)
+        return ids, vecs
+    except OSError:
+        return None

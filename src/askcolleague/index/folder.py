@@ -35,7 +35,7 @@ from ..errors import DiskFullError, IndexFormatError, IndexLockedError, IndexNot
 from ..loaders.base import display
 from ..settings import Settings
 from . import bm25
-from .faiss import FILE, FaissVectors
+from .faiss import FILE, FaissVectors, FlatFileWriter, read_flat
 from .sqlite import Store
 
 FORMAT = "askcolleague-index"
@@ -355,32 +355,71 @@ class FolderWriter:
         self.index_path, self.need, self.old_vdir = index_path, need_bytes, old_vdir
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
         self.tmp = index_path / f"v-{stamp}-{uuid.uuid4().hex[:6]}.tmp"
-        self.vectors: FaissVectors | None = None
         self.lexical: dict = {}
         self._store: Store | None = None
+        self._flat: FlatFileWriter | None = None
+        self.n = 0
 
     def add(self, sources: list[tuple], docs: list[dict], chunks: list, keys: list[str], people: list,
             links: list[tuple[int, str, str, float]], vecs: np.ndarray, dim: int) -> None:
         """Write the store (sources, documents, chunks with their embed keys, people, links), the BM25
-        postings and the vectors of the new version (not yet live)."""
+        postings and the vectors of the new version (not yet live) in one call."""
+        self.begin(dim)
+        self.add_sources(sources)
+        self.add_docs(docs)
+        self.add_chunks(0, chunks, keys, vecs)
+        self.add_people(people)
+        self.add_links(links)
+        self.finish()
+
+    # the streaming build's calls: begin, then any number of add_*, then finish (chunk ids in order)
+    def begin(self, dim: int) -> None:
         try:
             self.index_path.mkdir(parents=True, exist_ok=True)
             self.tmp.mkdir()
-            store = self._store = Store.create(self.tmp / "store.sqlite")
-            for r in sources:
-                store.add_source(*r)
-            for d in docs:
-                store.add_doc(d)
-            store.add_chunks((rid, c, keys[rid]) for rid, c in enumerate(chunks))
-            store.add_people(people)
-            store.add_links(links)
+            self._store = Store.create(self.tmp / "store.sqlite")
+            self._flat = FlatFileWriter(self.tmp, dim)
+            self.n = 0
+        except BaseException as e:
+            self.abort(e)
+
+    def add_sources(self, rows: list[tuple]) -> None:
+        self._do(lambda: [self._store.add_source(*r) for r in rows])
+
+    def add_docs(self, rows: list[dict]) -> None:
+        self._do(lambda: [self._store.add_doc(d) for d in rows])
+
+    def add_chunks(self, first: int, chunks: list, keys: list[str], vecs: np.ndarray) -> None:
+        """Chunks `first`, `first + 1`, … with their embed keys and vectors (ids follow on from the last call)."""
+        def run():
+            if first != self.n or len(vecs) != len(chunks):
+                raise ValueError(f"chunks from id {first} ({len(chunks)} with {len(vecs)} vectors); expected id {self.n}")
+            self._store.add_chunks((first + j, c, keys[j]) for j, c in enumerate(chunks))
+            self._flat.add(np.asarray(vecs, dtype=np.float32).reshape(len(chunks), self._flat.dim))
+            self.n += len(chunks)
+        self._do(run)
+
+    def add_people(self, people: list) -> None:
+        self._do(lambda: self._store.add_people(people))
+
+    def add_links(self, links: list[tuple[int, str, str, float]]) -> None:
+        self._do(lambda: self._store.add_links(links))
+
+    def finish(self) -> None:
+        """The full-text index, the BM25 postings and the vectors file completed."""
+        def run():
+            store = self._store
             store.finish()
-            self.lexical = bm25.build(store.db, len(chunks), self.tmp / bm25.FOLDER)
+            self.lexical = bm25.build(store.db, self.n, self.tmp / bm25.FOLDER)
             store.close()
             self._store = None
-            self.vectors = FaissVectors.create(dim)
-            self.vectors.add(np.arange(len(chunks), dtype=np.int64), vecs)
-            self.vectors.write(self.tmp)
+            self._flat.close()
+            self._flat = None
+        self._do(run)
+
+    def _do(self, fn) -> None:
+        try:
+            fn()
         except BaseException as e:
             self.abort(e)
 
@@ -403,6 +442,9 @@ class FolderWriter:
 
     def abort(self, e: BaseException | None = None) -> None:
         """Remove the partial version; re-raise `e` (a full disk as DiskFullError)."""
+        if self._flat is not None:
+            self._flat.abort()
+            self._flat = None
         if self._store is not None:
             try:
                 self._store.close()
@@ -424,17 +466,30 @@ class FolderPrevious:
         self.vdir, self.name, self.manifest = vdir, vdir.name, manifest
         self.store = Store(vdir / "store.sqlite", readonly=True)
         self.sources = {s["key"]: s for s in self.store.sources()}
+        self._by_key: dict[str, int] | None = None
+        self._vecs = None
 
     @property
     def bytes(self) -> int:
         return _folder_bytes(self.vdir)
 
     def vectors_by_key(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
-        """The stored vector of each chunk whose embed key is among `keys` (exact text embedded before)."""
-        want = set(keys)
-        ids, vecs = FaissVectors.read(self.vdir).all()
-        pos = {int(i): k for k, i in enumerate(ids)}
-        return {h: vecs[pos[i]] for i, h in self.store.iter_embed_hashes() if h in want and i in pos}
+        """The stored vector of each chunk whose embed key is among `keys` (exact text embedded before).
+        The vectors file is memory-mapped and the key map read once: a streaming build asks per window."""
+        if self._by_key is None:
+            flat = read_flat(self.vdir)
+            ids, vecs = flat if flat is not None else FaissVectors.read(self.vdir).all()
+            n = len(ids)
+            in_order = n == 0 or (int(ids[0]) == 0 and int(ids[-1]) == n - 1 and bool((np.diff(ids) == 1).all()))
+            pos = None if in_order else {int(i): k for k, i in enumerate(ids)}
+            self._vecs = vecs
+            self._by_key = {}
+            for i, h in self.store.iter_embed_hashes():
+                k = i if pos is None else pos.get(i)
+                if k is not None and 0 <= k < n:
+                    self._by_key.setdefault(h, k)
+        return {h: np.array(self._vecs[k], dtype=np.float32) for h in keys
+                if (k := self._by_key.get(h)) is not None}
 
     def close(self) -> None:
         if self.store is not None:
@@ -480,6 +535,11 @@ class FolderBackend:
         _remove_stale_tmp(path)  # left by a crashed or disk-full build; the lock says none is running
         vdir = current_version(path)
         return FolderPrevious(vdir, read_manifest(vdir)) if vdir else None
+
+    @staticmethod
+    def resume_dir(loc: str | Path) -> Path:
+        """Where a build keeps the vectors it embedded until it is published (indexing/resume.py)."""
+        return Path(loc) / ".resume"
 
     @staticmethod
     def writer(loc: str | Path, previous: FolderPrevious | None, need_bytes: int) -> FolderWriter:

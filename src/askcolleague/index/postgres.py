@@ -30,7 +30,9 @@ asker may not see every chunk.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
+import os
 import re
 import sqlite3
 import tempfile
@@ -780,6 +782,37 @@ class PgWriter:
         except BaseException as e:
             self.abort(e)
 
+    # the streaming build's calls (index/base.py IndexWriter): the rows are held until `finish`, which
+    # writes them as `add` does (BM25's statistics need every chunk; the folder writer streams instead)
+    def begin(self, dim: int) -> None:
+        self._dim = dim
+        self._rows: dict[str, list] = {"sources": [], "docs": [], "chunks": [], "keys": [], "people": [],
+                                       "links": [], "vecs": []}
+
+    def add_sources(self, rows: list[tuple]) -> None:
+        self._rows["sources"].extend(rows)
+
+    def add_docs(self, rows: list[dict]) -> None:
+        self._rows["docs"].extend(rows)
+
+    def add_chunks(self, first: int, chunks: list, keys: list[str], vecs: np.ndarray) -> None:
+        if first != len(self._rows["chunks"]):
+            raise ValueError(f"chunks from id {first}; expected id {len(self._rows['chunks'])}")
+        self._rows["chunks"].extend(chunks)
+        self._rows["keys"].extend(keys)
+        self._rows["vecs"].append(np.asarray(vecs, dtype=np.float32).reshape(len(chunks), self._dim))
+
+    def add_people(self, people: list) -> None:
+        self._rows["people"].extend(people)
+
+    def add_links(self, links: list) -> None:
+        self._rows["links"].extend(links)
+
+    def finish(self) -> None:
+        r, self._rows = self._rows, {}
+        vecs = np.concatenate(r["vecs"]) if r["vecs"] else np.zeros((0, self._dim), dtype=np.float32)
+        self.add(r["sources"], r["docs"], r["chunks"], r["keys"], r["people"], r["links"], vecs, self._dim)
+
     def _create_tables(self, c, dim: int) -> None:
         v = self.v
         c.execute(f"CREATE SCHEMA {v}")
@@ -1136,6 +1169,14 @@ class PgBackend:
     @staticmethod
     def writer(loc, previous: PgPrevious | None, need_bytes: int) -> PgWriter:
         return PgWriter(Location.parse(loc), previous)
+
+    @staticmethod
+    def resume_dir(loc) -> Path:
+        """Where a build keeps the vectors it embedded until it is published (indexing/resume.py): the
+        user's cache folder, one per server, database and schema (never the password)."""
+        where = Location.parse(loc)
+        name = hashlib.sha256(f"{where.shown.split('?')[0]}|{where.schema}".encode()).hexdigest()[:16]
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "askcolleague" / "resume" / f"pg-{name}"
 
     @staticmethod
     def read_forgotten(loc) -> list[dict]:

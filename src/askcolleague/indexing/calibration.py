@@ -66,11 +66,35 @@ def calibrate(vectors, embedder, default: float = DEFAULT) -> dict:
     """The index's abstention calibration (stored in the manifest): probe statistics and threshold.
     `vectors`: the new version's vector index (index/base.py VectorIndex)."""
     if len(vectors) == 0:
-        return {"method": METHOD, "threshold": default, "probes": 0}
+        return from_best(np.zeros(0, dtype=np.float32), default)
     vecs = _probe_vectors(embedder)
-    best = np.sort(np.array([vectors.search(v, 1)[0][1] for v in vecs], dtype=np.float32))
+    return from_best(np.array([vectors.search(v, 1)[0][1] for v in vecs], dtype=np.float32), default)
+
+
+class ProbeBest:
+    """The probes' best cosines, kept up to date as a streaming build adds vectors (none are kept)."""
+
+    def __init__(self, embedder) -> None:
+        self.probes = _probe_vectors(embedder)
+        self.best = np.full(len(self.probes), -np.inf, dtype=np.float32)
+        self.n = 0
+
+    def add(self, vecs: np.ndarray) -> None:
+        if len(vecs):
+            self.best = np.maximum(self.best, (self.probes @ np.asarray(vecs, dtype=np.float32).T).max(axis=1))
+            self.n += len(vecs)
+
+    def result(self, default: float = DEFAULT) -> dict:
+        return from_best(self.best if self.n else np.zeros(0, dtype=np.float32), default)
+
+
+def from_best(best: np.ndarray, default: float = DEFAULT) -> dict:
+    """The calibration from each probe's best cosine over the index (empty: no vectors)."""
+    if len(best) == 0:
+        return {"method": METHOD, "threshold": default, "probes": 0}
+    best = np.sort(np.asarray(best, dtype=np.float32))
     q95 = float(np.quantile(best, 0.95))
     threshold = round(max(FLOOR, min(default, q95 + MARGIN)), 4)
     return {"method": METHOD, "threshold": threshold, "default": default, "margin": MARGIN,
-            "probes": len(OFF_TOPIC), "off_topic_q50": round(float(np.median(best)), 4),
+            "probes": len(best), "off_topic_q50": round(float(np.median(best)), 4),
             "off_topic_q95": round(q95, 4), "off_topic_max": round(float(best[-1]), 4)}

@@ -18,6 +18,9 @@ _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*")
 # What a unit records besides its text; a new value makes the next build re-read every source (the
 # vectors of unchanged texts are reused): "roles-1" = role, accepted and votes of Q&A thread units.
 UNITS = "roles-1"
+# How consecutive pieces of a long block overlap: "cut-sentences" = only where a sentence is cut
+# (before it, every boundary overlapped); part of the chunker's identity, so an update re-chunks.
+OVERLAP = "cut-sentences"
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,8 @@ class ChunkerConfig:
     min_body: int = 48  # body tokens always allowed, however long the context line
 
     def to_dict(self) -> dict:
-        return {"max_tokens": self.max_tokens, "overlap": self.overlap, "min_body": self.min_body,
-                "units": UNITS,
+        return {"max_tokens": self.max_tokens, "overlap": self.overlap, "overlap_at": OVERLAP,
+                "min_body": self.min_body, "units": UNITS,
                 "unit": "model word pieces, context line included"}
 
 
@@ -90,8 +93,9 @@ def split_text(embedder: Embedder, text: str, budget: int, overlap: int,
     """Split text into pieces of at most `budget` tokens and `max_chars` characters, cutting at
     sentence/line ends where possible.
 
-    Consecutive pieces overlap by up to `overlap` tokens, starting at a sentence boundary when one
-    lies in the overlap window. Any text is split, a line without spaces included. Text longer than
+    A piece that ends at a sentence or line end is followed by the next sentence, with no overlap;
+    only where a sentence had to be cut does the next piece go back, by up to `overlap` tokens (to
+    the cut sentence's start when it lies in that window), so each token is embedded about once. Any text is split, a line without spaces included. Text longer than
     a window (1M characters) is tokenised a window at a time, ending each at whitespace and resuming
     at the first piece that could reach the window's end, so the pieces are those of one pass.
     """
@@ -128,6 +132,7 @@ def _split(embedder: Embedder, text: str, start: int, end: int, budget: int, ove
         return [], (None if final else end)
     # token index at which each sentence/line starts
     starts = sorted({0, *(_first_token_at(offs, m.end()) for m in _BOUNDARY.finditer(text, start, end))} - {n})
+    starts_at = set(starts)
     pieces = []
     i = 0
     while i < n:
@@ -145,6 +150,9 @@ def _split(embedder: Embedder, text: str, start: int, end: int, budget: int, ove
         pieces.append(text[offs[i][0]: offs[j - 1][1]].strip())
         if j >= n:
             break
+        if j in starts_at:  # cut between two sentences (or lines): the next piece starts there, no overlap
+            i = j
+            continue
         ov = overlap if not capped else min(overlap, (j - i) // 4)
         k = bisect.bisect_left(starts, max(j - ov, i + 1))
         back = starts[k] if k < len(starts) and starts[k] < j else None

@@ -30,7 +30,7 @@ def load_people(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Person]:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if path.name.lower() == "users.xml" or suffix == ".7z":  # a Stack Exchange dump's users
+    if path.name.lower() == "users.xml" or suffix in (".7z", ".zip"):  # a Stack Exchange dump's users
         return load_users(path, max_bytes)
     if suffix not in (".yaml", ".yml", ".json", ".csv"):
         raise LoadError(f"unsupported people file type {suffix or '(none)'!r}; use .yaml, .json or .csv")

@@ -79,7 +79,7 @@ def _xml_kind(path: Path) -> str:
 def kind_of(path: Path) -> str:
     """The loader kind for a file or folder, by name and (for folders, zips, 7z and XML) contents."""
     from .stackexchange import (  # (lazy: a loader's module loads when a file of its kind is first read)
-        is_dump_7z, is_dump_dir,
+        is_dump_7z, is_dump_dir, is_dump_zip,
     )
 
     if path.is_dir():
@@ -87,7 +87,8 @@ def kind_of(path: Path) -> str:
     name = path.name.lower()
     ext = path.suffix.lower()
     if ext == ".zip":
-        return _zip_kind(path)
+        kind = _zip_kind(path)
+        return "stackexchange" if kind == "archive" and is_dump_zip(path) else kind
     if ext == ".7z":
         return "stackexchange" if is_dump_7z(path) else "archive"
     if ext == ".xml":
@@ -223,7 +224,7 @@ def _is_dump_dir(p: Path) -> bool:
 
 
 def _users_file(path: Path) -> Path:
-    """The people file of a Stack Exchange dump: its Users.xml (a folder) or the .7z itself."""
+    """The people file of a Stack Exchange dump: its Users.xml (a folder) or the .7z / .zip itself."""
     if path.is_dir():
         return next((p for p in path.iterdir() if p.name.lower() == "users.xml"), path / "Users.xml")
     return path

@@ -6,7 +6,13 @@ entry. Order: a byte-order mark (UTF-8/16/32) wins; then a charset the file decl
 ``<meta charset>``, an XML declaration, a MIME header) if the bytes decode with it; then strict
 UTF-8; then UTF-16 without a mark (every other byte zero); then detection. A detected encoding is
 only trusted with enough text to go on (``MIN_DETECT_BYTES``): a few bytes of Latin-1 decode as
-anything, and a wrong guess would index mojibake without a word.
+anything, and a wrong guess would index mojibake without a word. A shorter file is read as
+windows-1252 (which reads Latin-1 text the same) only when it plainly is Western text
+(``short_western``): no control bytes but tab, CR and LF; mostly letters and digits; at least one
+ASCII letter, and in every word of two letters or more with accented letters a plain one too
+(Cyrillic or Greek bytes read as windows-1252 make words of accented letters only); no digit or
+symbol between two letters (Polish cp1250 read as windows-1252 makes "Za¿ó³æ"). Anything else
+is refused, saying to re-save the file as UTF-8.
 """
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ _ALIASES = {"iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin1": "cp1252", "
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _XML_DECL = re.compile(rb"""^\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["']""")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_WORD = re.compile(r"[^\W\d_]+")  # a run of letters
 
 
 def declared_charset(data: bytes) -> str | None:
@@ -96,11 +104,51 @@ def _decode(data: bytes, what: str, declared: str | None) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as e:
         bad = e.start
-    guess = detect(data) if len(data) >= MIN_DETECT_BYTES else None
+    if len(data) < MIN_DETECT_BYTES:
+        short = short_western(data)
+        if short is not None:
+            return short
+        raise LoadError(f"invalid UTF-8 at byte {bad}, and too little text to tell its encoding; "
+                        "re-save the file as UTF-8")
+    guess = detect(data)
     if guess is None:
         raise LoadError(f"invalid UTF-8 at byte {bad}, and too little text to tell its encoding; "
                         "re-save the file as UTF-8")
     return data.decode(guess), guess
+
+
+def short_western(data: bytes) -> tuple[str, str] | None:
+    """(text, 'cp1252') for a few bytes that are plainly Western European text in windows-1252 (or
+    Latin-1, whose printable characters windows-1252 reads the same), else None: too little text for
+    detection, so only what can hardly be anything else is read (see the module). The five bytes
+    windows-1252 leaves undefined are Latin-1's C1 control characters, never text: refused."""
+    if not data or _CONTROL_BYTES.search(data):
+        return None
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    return (text, "cp1252") if _plausible_western(text) else None
+
+
+def _plausible_western(text: str) -> bool:
+    import unicodedata  # (lazy: loaded only when used, so start-up stays fast)
+
+    seen = [c for c in text if not c.isspace()]
+    if not seen or any(not c.isprintable() for c in seen):  # (C1 controls: Latin-1's 0x80-0x9f)
+        return False
+    if sum(c.isalnum() for c in seen) < 0.5 * len(seen):
+        return False
+    words = _WORD.findall(text)
+    if not any(c.isascii() for w in words for c in w):
+        return False
+    if any(len(w) > 1 and not w.isascii() and not any(c.isascii() for c in w) for w in words):
+        return False
+    for before, c, after in zip(text, text[1:], text[2:]):
+        if not c.isascii() and before.isalpha() and after.isalpha() and unicodedata.category(c)[0] in "NS" \
+                and unicodedata.category(c) != "Sk":  # (an acute or a cedilla as an apostrophe: "don´t")
+            return False
+    return True
 
 
 def detect(data: bytes) -> str | None:
