@@ -76,7 +76,11 @@ def make_corpus(root: Path, n_chunks: int, per_file: int = 5000, seed: int = 1) 
 
 def _tree_rss(proc: psutil.Process) -> int:
     total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+    try:
+        tree = [proc, *proc.children(recursive=True)]
+    except psutil.Error:  # (the build has just exited)
+        return 0
+    for p in tree:
         try:
             total += p.memory_info().rss
         except psutil.Error:

@@ -233,3 +233,26 @@ def test_progress_lines_say_what_is_left(tmp_path, monkeypatch):
     assert lines and all(line.startswith("progress: ") for line in lines)
     last = lines[-1]
     assert "4/4 sources (100% of the bytes)" in last and "chunks/s" in last and "left" in last
+
+
+def test_ctrl_c_stops_the_build_soon_and_keeps_what_it_embedded(tmp_path):
+    _messy_corpus(tmp_path / "kb", n_threads=60)
+    env = {**fakes_env(), "ASKCOLLEAGUE_BATCH_SIZE": "4", "ASKCOLLEAGUE_BUILD_WINDOW": "8"}
+    code = KILLED.replace("build([sys.argv[1]]", "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                                                 "try:\n    build([sys.argv[1]]") + \
+        "except KeyboardInterrupt:\n    print('interrupted', flush=True)\n"
+    code = code.replace("warn=lambda m: None)\nexcept", "warn=lambda m: None)\nexcept")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "kb"), str(tmp_path / "idx")],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    seen = 0
+    for line in proc.stdout:
+        n = int(line.split()[1])
+        seen += n if n <= 4 else 0
+        if seen >= 24:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=30)[0]
+    assert "interrupted" in rest and proc.returncode == 0
+    assert current_version(tmp_path / "idx") is None
+    assert not [p for p in (tmp_path / "idx").iterdir() if p.name.endswith(".tmp")]  # the partial version is gone
+    assert (tmp_path / "idx" / ".resume" / "keys.txt").stat().st_size >= 16 * 65  # what it embedded is kept

@@ -417,6 +417,15 @@ class FolderWriter:
             self._flat = None
         self._do(run)
 
+    def interrupt(self) -> None:
+        """Stop the SQL statement under way (from another thread: the build's, on Ctrl-C or an error)."""
+        store = self._store
+        if store is not None:
+            try:
+                store.db.interrupt()
+            except Exception:  # noqa: BLE001 (closed meanwhile)
+                pass
+
     def _do(self, fn) -> None:
         try:
             fn()

@@ -556,14 +556,16 @@ class _Ahead:
                 raise v
             yield v
 
-    def close(self) -> None:
+    def close(self, wait: float = 5.0) -> None:
+        """Stop the thread; after `wait` seconds (a parse in progress) leave it to stop by itself: it is
+        a daemon, and the parse pool's workers are stopped when the pool is collected or the process exits."""
         self.stop.set()
-        while self.t.is_alive():
+        deadline = time.monotonic() + wait
+        while self.t.is_alive() and time.monotonic() < deadline:
             try:
                 self.q.get(timeout=0.1)
             except queue.Empty:
                 pass
-        self.t.join()
 
 
 class _WriteBehind:
@@ -606,6 +608,8 @@ class _WriteBehind:
     def join(self, cancel: bool = False) -> None:
         """Wait for every call to be made (or, with `cancel`, for the one being made); raise its error."""
         self.cancelled = cancel
+        if cancel and hasattr(self.writer, "interrupt"):
+            self.writer.interrupt()  # (a long SQL statement under way stops now, not when it is done)
         self.q.put(None)
         self.t.join()
         if self.error is not None and not cancel:
