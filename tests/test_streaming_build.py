@@ -256,3 +256,35 @@ def test_ctrl_c_stops_the_build_soon_and_keeps_what_it_embedded(tmp_path):
     assert current_version(tmp_path / "idx") is None
     assert not [p for p in (tmp_path / "idx").iterdir() if p.name.endswith(".tmp")]  # the partial version is gone
     assert (tmp_path / "idx" / ".resume" / "keys.txt").stat().st_size >= 16 * 65  # what it embedded is kept
+
+
+def test_slow_sources_are_embedded_while_the_rest_are_parsed(tmp_path, monkeypatch):
+    """When sources come slowly (OCR, LibreOffice), the chunks waiting are embedded before the window
+    is full: parsing and embedding overlap even on a corpus smaller than one window."""
+    import time as _time
+
+    root = tmp_path / "kb"
+    root.mkdir()
+    for i in range(6):
+        (root / f"page-{i}.md").write_text(f"# Page {i}\n\n" + f"Scanned page {i} says something. " * 30)
+    events: list[tuple[str, float]] = []
+    real = build_mod.load_source
+
+    def slow(spec, max_bytes):
+        _time.sleep(0.4)
+        events.append(("parsed", _time.monotonic()))
+        return real(spec, max_bytes)
+
+    class Recording(FakeEmbedder):
+        def _embed(self, texts):
+            events.append(("embedded", _time.monotonic()))
+            return super()._embed(texts)
+
+    monkeypatch.setattr(build_mod, "load_source", slow)
+    monkeypatch.setattr(build_mod, "IDLE_FLUSH", 0.1)
+    monkeypatch.setenv("ASKCOLLEAGUE_BATCH_SIZE", "2")
+    rep = build([root], tmp_path / "idx", embedder=Recording(), warn=lambda m: None, settings=Settings.load())
+    assert rep.chunks >= 6 and rep.embedded + rep.deduplicated == rep.chunks
+    last_parse = max(t for e, t in events if e == "parsed")
+    embeds = [t for e, t in events if e == "embedded"][1:]  # (the first: the calibration's probes)
+    assert embeds and min(embeds) < last_parse  # embedding began before the last source was parsed

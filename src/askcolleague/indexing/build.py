@@ -548,8 +548,16 @@ class _Ahead:
             gen.close()
 
     def __iter__(self):
+        return self.items()
+
+    def items(self, idle: float | None = None):
+        """The items; with `idle`, also None each time nothing came for that many seconds."""
         while True:
-            kind, v = self.q.get()
+            try:
+                kind, v = self.q.get(timeout=idle)
+            except queue.Empty:
+                yield None
+                continue
             if kind == "end":
                 return
             if kind == "error":
@@ -700,6 +708,11 @@ def _sizes(specs: list[SourceSpec]) -> int:
 
 
 PROGRESS_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal
+# When no source has come from the reader for this many seconds (slow formats: OCR, LibreOffice), the
+# chunks waiting are embedded without waiting for a full window, so parsing and embedding overlap.
+# (Such a build's batches then depend on timing; with the int8 runtimes a vector depends slightly on
+# its batch: within 0.993 cosine of another batching's, as between any two builds of other windows.)
+IDLE_FLUSH = 2.0
 
 
 class _Eta:
@@ -827,10 +840,10 @@ def _stream(specs, profiles, people_keys, all_people_files, forgotten, known, ol
     n = 0
     n_docs = 0
 
-    def flush() -> None:
+    def flush(most: int = window_size) -> None:
         nonlocal n
         with _stage(report, "embed"):
-            chunks, keys, vecs = window.embed(window_size)
+            chunks, keys, vecs = window.embed(most)
         write("add_chunks", n, chunks, keys, vecs)
         n += len(chunks)
 
@@ -851,7 +864,12 @@ def _stream(specs, profiles, people_keys, all_people_files, forgotten, known, ol
             flush()
 
     try:
-        for spec, row, docs, chunks, vecs in reader:
+        for got in reader.items(idle=IDLE_FLUSH):
+            if got is None:  # the sources come slowly (OCR, LibreOffice): embed what is waiting meanwhile
+                if len(window) >= max(int(settings.batch_size), 1):
+                    flush(len(window))
+                continue
+            spec, row, docs, chunks, vecs = got
             src_rows.append(row)
             take(chunks, docs, vecs)
             eta.step(row[4] or 0, len(chunks))
