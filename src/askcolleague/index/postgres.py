@@ -35,7 +35,6 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 import threading
 import uuid
 from contextlib import contextmanager
@@ -51,7 +50,6 @@ from ..errors import ConfigError, DiskFullError, IndexFormatError, IndexLockedEr
 from ..models import Chunk, Person, normalize_name, role_of
 from ..settings import Settings
 from . import bm25 as _bm25
-from .faiss import FaissVectors
 from .folder import FORMAT, FORMAT_VERSION, IndexModel, check_open_model
 
 SCHEMA_VERSION = 1
@@ -734,22 +732,51 @@ def _is_disk_full(e: BaseException) -> bool:
 
 class PgWriter:
     """Writes one new version into its own schema (index/base.py `IndexWriter`); `publish` switches the
-    index's `current` to it in one transaction."""
+    index's `current` to it in one transaction.
+
+    It streams: `begin` creates the version's schema and tables, each `add_*` call COPYs its rows at once
+    (in a transaction of its own: the version is invisible until published, and `abort` or the next build
+    drops it), so the memory it holds is one call's rows, whatever the corpus's size. BM25's corpus-wide
+    statistics wait for `finish`: `add_chunks` tokenizes its batch with FTS5 (a chunk's length and its
+    terms' frequencies depend on that chunk alone) into an unlogged staging table, and `finish` computes
+    N, avgdl, each term's df and idf and the impacts in SQL — with bm25.postings's formula, in the same
+    float64 operations, to the same float32 values."""
 
     def __init__(self, loc: Location, previous: "PgPrevious | None") -> None:
         self.loc, self.previous = loc, previous
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dt%H%M%S")
         self.name = f"v{stamp}_{uuid.uuid4().hex[:6]}"
         self.v = _version_schema(loc, self.name)
-        self.vectors: FaissVectors | None = None  # in memory, for the build's calibration
         self.lexical: dict = {}
         self._conn = None
         self._shards: dict[str, object] = {}  # server name → direct connection, for a sharded build
         self._server: dict = {}
+        self._dim = 0
+        self._n = 0  # chunks written (ids 0.._n-1)
+        self._dl = 0.0  # the sum of their BM25 lengths (integers: exact in a float64)
+        self._postings = 0  # staged postings
 
     def add(self, sources: list[tuple], docs: list[dict], chunks: list, keys: list[str], people: list,
             links: list[tuple[int, str, str, float]], vecs: np.ndarray, dim: int) -> None:
+        """The whole version in one call: the streaming calls below, once each."""
+        self.begin(dim)
+        self.add_sources(sources)
+        self.add_docs(docs)
+        self.add_chunks(0, chunks, keys, vecs)
+        self.add_people(people)
+        self.add_links(links)
+        self.finish()
+
+    def _do(self, fn) -> None:
         try:
+            fn()
+        except BaseException as e:
+            self.abort(e)
+
+    # the streaming build's calls (index/base.py IndexWriter)
+    def begin(self, dim: int) -> None:
+        def run():
+            self._dim, self._n, self._dl, self._postings = int(dim), 0, 0.0, 0
             self._conn = c = _pool(self.loc)._connect()
             _ensure_base(c, self.loc)
             s = _q(self.loc.schema)
@@ -758,60 +785,146 @@ class PgWriter:
                 self._shards = {srv: _connect_shard(c, self.loc, srv) for srv in self.loc.shards}
             c.execute(f"INSERT INTO {s}.askc_versions(name, state, shards) VALUES (%s, 'building', %s)",
                       [self.name, list(self.loc.shards)])
-            arrays, meta = _postings(chunks)
-            self.lexical = meta
             for sc in self._shards.values():  # each shard's own part of the chunks table
                 sc.execute(f"CREATE SCHEMA {self.v}")
                 sc.execute(_chunks_ddl(self.v, dim))
             with c.transaction():
                 self._create_tables(c, dim)
-                self._copy(c, sources, docs, chunks, keys, people, links, vecs, arrays)
+                # (term, chunk, freq, dl) of each chunk's terms until `finish` knows the corpus's statistics
+                c.execute(f"CREATE UNLOGGED TABLE {self.v}.postings_stage(term text NOT NULL, chunk integer NOT NULL, "
+                          "freq real NOT NULL, dl real NOT NULL)")
+                for table in _UPSERT:  # this session's own, emptied at each commit (see _upsert)
+                    c.execute(f"CREATE TEMP TABLE askc_stage_{table} (LIKE {self.v}.{table}) ON COMMIT DELETE ROWS")
+        self._do(run)
+
+    def add_sources(self, rows: list[tuple]) -> None:
+        self._do(lambda: self._upsert("sources", {r[0]: (*r, *(["ok", None] if len(r) == 7 else [])) for r in rows}))
+
+    def add_docs(self, rows: list[dict]) -> None:
+        Jsonb = _driver().Jsonb
+        self._do(lambda: self._upsert("docs", {d["doc_id"]: (
+            d["doc_id"], d["source"], d["title"], d["source_type"], d.get("url"), d.get("date"),
+            Jsonb(d.get("tags") or []), list(d.get("groups") or []), Jsonb(d.get("authors") or []),
+            Jsonb(d.get("meta") or {})) for d in rows}))
+
+    def add_people(self, people: list) -> None:
+        Jsonb = _driver().Jsonb
+        self._do(lambda: self._upsert("people", {p.person_id: (
+            p.person_id, p.name, p.email, p.title, p.team, p.location, Jsonb(p.expertise), p.bio, p.url,
+            Jsonb(p.aliases), Jsonb(p.handles), Jsonb(p.groups), int(p.has_profile), p.source) for p in people}))
+
+    def add_links(self, links: list) -> None:
+        self._do(lambda: self._upsert("chunk_people", {tuple(r[:3]): tuple(r) for r in links}))
+
+    def _upsert(self, table: str, rows: dict) -> None:
+        """One row per key, the last given — within a call (the dict) and across calls (ON CONFLICT DO
+        UPDATE), as the folder's INSERT OR REPLACE: COPY into this session's staging table, then INSERT."""
+        if not rows:
+            return
+        cols, key = _UPSERT[table]
+        c = self._conn
+        sets = ", ".join(f"{x} = excluded.{x}" for x in (y.strip() for y in cols.split(","))
+                         if x not in [k.strip() for k in key.split(",")])
+        with c.transaction():
+            with c.cursor().copy(f"COPY askc_stage_{table} ({cols}) FROM STDIN") as cp:
+                for r in rows.values():
+                    cp.write_row(r)
+            c.execute(f"INSERT INTO {self.v}.{table} ({cols}) SELECT {cols} FROM askc_stage_{table} "
+                      f"ON CONFLICT ({key}) DO UPDATE SET {sets}")
+
+    def add_chunks(self, first: int, chunks: list, keys: list[str], vecs: np.ndarray) -> None:
+        """Chunks `first`, `first + 1`, … with their embed keys and vectors (ids follow on from the last
+        call): their rows, with their BM25 lengths, and their postings' frequencies, staged."""
+        def run():
+            vv = np.asarray(vecs, dtype=np.float32)
+            if first != self._n or len(keys) != len(chunks) or vv.size != len(chunks) * self._dim:
+                raise ValueError(f"chunks from id {first} ({len(chunks)} with {len(keys)} keys and {len(vv)} vectors); "
+                                 f"expected id {self._n}")
+            if not chunks:
+                return
+            vv = vv.reshape(len(chunks), self._dim)
+            arrays = _batch_postings(chunks)[0]
+            self._copy_chunks(first, chunks, keys, vv, arrays)
+            self._n += len(chunks)
+            self._dl += float(arrays["lengths"].astype(np.float64).sum())
+            self._postings += len(arrays["docs"])
+        self._do(run)
+
+    def _copy_chunks(self, first: int, chunks: list, keys: list[str], vecs: np.ndarray, arrays: dict) -> None:
+        Jsonb = _driver().Jsonb
+        c, v = self._conn, self.v
+        dl = arrays["lengths"]
+        with c.transaction():
+            with c.cursor().copy(f"COPY {v}.chunks ({_CHUNK_COLS}, tags_lower, dl, embedding) FROM STDIN") as cp:
+                for j, ch in enumerate(chunks):
+                    cp.write_row((first + j, ch.chunk_id, ch.doc_id, ch.source, ch.position, ch.text, ch.embed_text,
+                                  ch.title, ch.section, ch.source_type, ch.date, ch.url, Jsonb(ch.tags),
+                                  list(ch.groups), Jsonb([asdict(a) for a in ch.authors]), ch.unit_id, ch.reply_to,
+                                  ch.quoted_from, ch.n_tokens, ch.n_tiktoken, keys[j], role_of(ch.source_type, ch.role),
+                                  None if ch.accepted is None else int(ch.accepted), ch.votes,
+                                  [t.lower() for t in ch.tags], float(dl[j]), _vector_text(vecs[j])))
+            terms, offsets = arrays["terms"], arrays["offsets"]
+            docs = arrays["docs"]
+            ids, freqs, dls = (docs.astype(np.int64) + first).tolist(), arrays["freqs"].tolist(), dl[docs].tolist()
+            with c.cursor().copy(f"COPY {v}.postings_stage FROM STDIN") as cp:  # (COPY's text format, in blocks)
+                block: list[str] = []
+                for t, term in enumerate(terms):
+                    esc = term.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+                    block.extend(f"{esc}\t{ids[j]}\t{freqs[j]!r}\t{dls[j]!r}\n"
+                                 for j in range(int(offsets[t]), int(offsets[t + 1])))
+                    if len(block) >= 50_000:
+                        cp.write("".join(block))
+                        block = []
+                cp.write("".join(block))
+
+    def finish(self) -> None:
+        """The postings' impacts from the corpus's statistics (bm25.postings's formula, in SQL), the
+        indexes, ANALYZE, and the lexical part of the manifest."""
+        def run():
+            c, v = self._conn, self.v
+            n = self._n
+            avgdl = self._dl / n if n else 1.0
+            k1, b = _bm25.K1, _bm25.B
+            with c.transaction():
+                # idf = ln((N - df + 0.5) / (df + 0.5)), at least 1e-6 (idf <= 0 → 1e-6, as FTS5)
+                c.execute("CREATE TEMP TABLE askc_idf ON COMMIT DROP AS SELECT term, CASE WHEN x <= 0 THEN "
+                          "1e-6::float8 ELSE x END AS idf FROM (SELECT term, ln((%s::float8 - count(*)::float8 + "
+                          f"0.5::float8) / (count(*)::float8 + 0.5::float8)) AS x FROM {v}.postings_stage "
+                          "GROUP BY term) q", [float(n)])
+                terms = c.execute("SELECT count(*) FROM askc_idf").fetchone()[0]
+                # impact = idf * (f * (k1 + 1)) / (f + k1 * (1 - b + b * dl / avgdl)), in float64 as numpy
+                # evaluates it, stored as float32; term-major (as FTS5 orders its terms), then by chunk
+                c.execute(f"INSERT INTO {v}.postings (term, chunk, freq, impact) SELECT s.term, s.chunk, s.freq, "
+                          "(i.idf * (s.freq::float8 * %(k1p1)s::float8) / (s.freq::float8 + %(k1)s::float8 * "
+                          "(1::float8 - %(b)s::float8 + %(b)s::float8 * s.dl::float8 / %(avgdl)s::float8)))::real "
+                          f"FROM {v}.postings_stage s JOIN askc_idf i USING (term) "
+                          'ORDER BY s.term COLLATE "C", s.chunk',
+                          {"k1p1": k1 + 1, "k1": k1, "b": b, "avgdl": avgdl or 1.0})
+                c.execute(f"DROP TABLE {v}.postings_stage")
             with c.transaction():
                 self._create_indexes(c)
             for sc in self._shards.values():
                 for sql in _chunk_indexes(self.v):
                     sc.execute(sql)
                 sc.execute(f"ANALYZE {self.v}.chunks")
-            c.execute(f"ANALYZE {self.v}.chunks")
-            c.execute(f"ANALYZE {self.v}.postings")
-            c.execute(f"ANALYZE {self.v}.chunk_people")
+            c.execute(f"ANALYZE {v}.chunks")
+            c.execute(f"ANALYZE {v}.postings")
+            c.execute(f"ANALYZE {v}.chunk_people")
             self._server = {"server_version": c.info.server_version,
                             "pgvector": c.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]}
-            self.vectors = FaissVectors.create(dim)
-            self.vectors.add(np.arange(len(chunks), dtype=np.int64), vecs)
-        except BaseException as e:
-            self.abort(e)
+            meta = _batch_postings([])[1]  # (the parameters, as bm25.postings states them)
+            meta.update(rows=n, terms=int(terms), postings=self._postings, avgdl=avgdl)
+            self.lexical = meta
+        self._do(run)
 
-    # the streaming build's calls (index/base.py IndexWriter): the rows are held until `finish`, which
-    # writes them as `add` does (BM25's statistics need every chunk; the folder writer streams instead)
-    def begin(self, dim: int) -> None:
-        self._dim = dim
-        self._rows: dict[str, list] = {"sources": [], "docs": [], "chunks": [], "keys": [], "people": [],
-                                       "links": [], "vecs": []}
-
-    def add_sources(self, rows: list[tuple]) -> None:
-        self._rows["sources"].extend(rows)
-
-    def add_docs(self, rows: list[dict]) -> None:
-        self._rows["docs"].extend(rows)
-
-    def add_chunks(self, first: int, chunks: list, keys: list[str], vecs: np.ndarray) -> None:
-        if first != len(self._rows["chunks"]):
-            raise ValueError(f"chunks from id {first}; expected id {len(self._rows['chunks'])}")
-        self._rows["chunks"].extend(chunks)
-        self._rows["keys"].extend(keys)
-        self._rows["vecs"].append(np.asarray(vecs, dtype=np.float32).reshape(len(chunks), self._dim))
-
-    def add_people(self, people: list) -> None:
-        self._rows["people"].extend(people)
-
-    def add_links(self, links: list) -> None:
-        self._rows["links"].extend(links)
-
-    def finish(self) -> None:
-        r, self._rows = self._rows, {}
-        vecs = np.concatenate(r["vecs"]) if r["vecs"] else np.zeros((0, self._dim), dtype=np.float32)
-        self.add(r["sources"], r["docs"], r["chunks"], r["keys"], r["people"], r["links"], vecs, self._dim)
+    def interrupt(self) -> None:
+        """Stop the SQL statement under way (from another thread: the build's, on Ctrl-C or an error)."""
+        c = self._conn
+        if c is not None:
+            try:
+                (getattr(c, "cancel_safe", None) or c.cancel)()  # (cancel_safe: psycopg 3.2)
+            except Exception:
+                pass
 
     def _create_tables(self, c, dim: int) -> None:
         v = self.v
@@ -840,47 +953,6 @@ class PgWriter:
             PRIMARY KEY (chunk, person_id, role))""")
         c.execute(f"CREATE TABLE {v}.postings(term text NOT NULL, chunk integer NOT NULL, freq real NOT NULL, "
                   "impact real NOT NULL)")
-
-    def _copy(self, c, sources, docs, chunks, keys, people, links, vecs, arrays) -> None:
-        Jsonb = _driver().Jsonb
-        v = self.v
-        with c.cursor().copy(f"COPY {v}.sources FROM STDIN") as cp:
-            for r in {r[0]: r for r in sources}.values():  # (one row per key, the last, as INSERT OR REPLACE)
-                cp.write_row((*r, *(["ok", None] if len(r) == 7 else [])))
-        with c.cursor().copy(f"COPY {v}.docs ({_DOC_COLS}) FROM STDIN") as cp:
-            for d in {d["doc_id"]: d for d in docs}.values():
-                cp.write_row((d["doc_id"], d["source"], d["title"], d["source_type"], d.get("url"), d.get("date"),
-                              Jsonb(d.get("tags") or []), list(d.get("groups") or []), Jsonb(d.get("authors") or []),
-                              Jsonb(d.get("meta") or {})))
-        dl = arrays["lengths"]
-        with c.cursor().copy(f"COPY {v}.chunks ({_CHUNK_COLS}, tags_lower, dl, embedding) FROM STDIN") as cp:
-            for rid, ch in enumerate(chunks):
-                cp.write_row((rid, ch.chunk_id, ch.doc_id, ch.source, ch.position, ch.text, ch.embed_text, ch.title,
-                              ch.section, ch.source_type, ch.date, ch.url, Jsonb(ch.tags), list(ch.groups),
-                              Jsonb([asdict(a) for a in ch.authors]), ch.unit_id, ch.reply_to, ch.quoted_from,
-                              ch.n_tokens, ch.n_tiktoken, keys[rid], role_of(ch.source_type, ch.role),
-                              None if ch.accepted is None else int(ch.accepted), ch.votes,
-                              [t.lower() for t in ch.tags], float(dl[rid]) if rid < len(dl) else 0.0,
-                              _vector_text(vecs[rid])))
-        with c.cursor().copy(f"COPY {v}.people ({_PERSON_COLS}) FROM STDIN") as cp:
-            for p in {p.person_id: p for p in people}.values():
-                cp.write_row((p.person_id, p.name, p.email, p.title, p.team, p.location, Jsonb(p.expertise), p.bio,
-                              p.url, Jsonb(p.aliases), Jsonb(p.handles), Jsonb(p.groups), int(p.has_profile), p.source))
-        with c.cursor().copy(f"COPY {v}.chunk_people FROM STDIN") as cp:
-            for row in {r[:3]: r for r in links}.values():
-                cp.write_row(row)
-        terms, offsets = arrays["terms"], arrays["offsets"]
-        docs_, freqs, impacts = arrays["docs"].tolist(), arrays["freqs"].tolist(), arrays["impacts"].tolist()
-        with c.cursor().copy(f"COPY {v}.postings FROM STDIN") as cp:  # (COPY's text format, written in blocks)
-            block: list[str] = []
-            for t, term in enumerate(terms):
-                esc = term.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-                block.extend(f"{esc}\t{docs_[j]}\t{freqs[j]!r}\t{impacts[j]!r}\n"
-                             for j in range(int(offsets[t]), int(offsets[t + 1])))
-                if len(block) >= 50_000:
-                    cp.write("".join(block))
-                    block = []
-            cp.write("".join(block))
 
     def _create_indexes(self, c) -> None:
         v = self.v
@@ -992,18 +1064,26 @@ def _chunk_indexes(v: str) -> list[str]:
             f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"]
 
 
-def _postings(chunks: list[Chunk]) -> tuple[dict, dict]:
-    """BM25 postings of the chunks with FTS5's own tokenizer (a scratch SQLite FTS5 table on disk)."""
-    with tempfile.TemporaryDirectory(prefix="askc-fts-") as tmp:
-        db = sqlite3.connect(str(Path(tmp) / "fts.sqlite"))
-        try:
-            db.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, title, section, tokenize='porter unicode61')")
-            db.executemany("INSERT INTO chunks_fts(rowid, text, title, section) VALUES (?, ?, ?, ?)",
-                           ((i, c.text, c.title, c.section) for i, c in enumerate(chunks)))
-            db.commit()
-            return _bm25.postings(db, len(chunks))
-        finally:
-            db.close()
+def _batch_postings(chunks: list[Chunk]) -> tuple[dict, dict]:
+    """bm25.postings of a batch of chunks (rowids 0..len-1) with FTS5's own tokenizer, in a scratch
+    in-memory FTS5 table: its terms, frequencies and lengths (each a chunk's own); its impacts, idf and
+    avgdl are the batch's, not the corpus's (PgWriter.finish computes those)."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, title, section, tokenize='porter unicode61')")
+        db.executemany("INSERT INTO chunks_fts(rowid, text, title, section) VALUES (?, ?, ?, ?)",
+                       ((i, c.text, c.title, c.section) for i, c in enumerate(chunks)))
+        db.commit()
+        return _bm25.postings(db, len(chunks))
+    finally:
+        db.close()
+
+
+# tables whose rows are kept one per key, the last (PgWriter._upsert): columns, key
+_UPSERT = {"sources": ("key, path, kind, hash, size, n_docs, n_chunks, status, error", "key"),
+           "docs": (_DOC_COLS, "doc_id"),
+           "people": (_PERSON_COLS, "person_id"),
+           "chunk_people": ("chunk, person_id, role, weight", "chunk, person_id, role")}
 
 
 # -- reading the previous version for a build ------------------------------------------------
