@@ -48,21 +48,18 @@ def bm25_sql_weights() -> str:
     return ", ".join(str(WEIGHTS[c]) for c in ("text", "title", "section"))
 
 
-def postings(db: sqlite3.Connection, n_rows: int, fts: str = "chunks_fts") -> tuple[dict, dict]:
-    """The BM25 postings of the FTS5 table `fts` (rowids 0..n_rows-1), read from its fts5vocab
-    instance table: ({terms, offsets, docs, impacts, freqs, lengths} as arrays, meta)."""
+def _vocab(db: sqlite3.Connection, fts: str, terms: list[str], starts: list[int], block: int = 200_000):
+    """The FTS5 table's postings from its fts5vocab instance table, term-major, in blocks of (chunk
+    ids, column-weighted frequencies, token counts); each new term and the posting it starts at are
+    appended to `terms` and `starts` as the blocks go by."""
     db.execute(f"CREATE VIRTUAL TABLE temp.askc_vocab USING fts5vocab(main, '{fts}', 'instance')")
     try:
         weight = " ".join(f"WHEN '{c}' THEN {w}" for c, w in WEIGHTS.items())
         cur = db.execute(f"SELECT term, doc, sum(CASE col {weight} ELSE 0 END), count(*) "
                          "FROM temp.askc_vocab GROUP BY term, doc")  # (term-major order)
-        terms: list[str] = []
-        starts: list[int] = []
-        docs_parts, freq_parts, len_parts = [], [], []
-        last = None
-        pos = 0
+        last, pos = None, 0
         while True:
-            rows = cur.fetchmany(200_000)
+            rows = cur.fetchmany(block)
             if not rows:
                 break
             t, d, f, c = zip(*rows)
@@ -72,11 +69,21 @@ def postings(db: sqlite3.Connection, n_rows: int, fts: str = "chunks_fts") -> tu
                     starts.append(pos + i)
                     last = term
             pos += len(rows)
-            docs_parts.append(np.array(d, dtype=np.int64))
-            freq_parts.append(np.array(f, dtype=np.float64))
-            len_parts.append(np.array(c, dtype=np.int64))
+            yield np.array(d, dtype=np.int64), np.array(f, dtype=np.float64), np.array(c, dtype=np.int64)
     finally:
         db.execute("DROP TABLE temp.askc_vocab")
+
+
+def postings(db: sqlite3.Connection, n_rows: int, fts: str = "chunks_fts") -> tuple[dict, dict]:
+    """The BM25 postings of the FTS5 table `fts` (rowids 0..n_rows-1), read from its fts5vocab
+    instance table: ({terms, offsets, docs, impacts, freqs, lengths} as arrays, meta)."""
+    terms: list[str] = []
+    starts: list[int] = []
+    docs_parts, freq_parts, len_parts = [], [], []
+    for d, f, c in _vocab(db, fts, terms, starts):
+        docs_parts.append(d)
+        freq_parts.append(f)
+        len_parts.append(c)
     docs = np.concatenate(docs_parts) if docs_parts else np.zeros(0, dtype=np.int64)
     freq = np.concatenate(freq_parts) if freq_parts else np.zeros(0)
     ntok = np.concatenate(len_parts) if len_parts else np.zeros(0, dtype=np.int64)
@@ -137,35 +144,18 @@ def build(db: sqlite3.Connection, n_rows: int, out: Path, fts: str = "chunks_fts
     """Write the postings of the FTS5 table `fts` (rowids 0..n_rows-1) into the folder `out`: the same
     arrays as `postings()`, in memory bounded by `block` postings (a 1M-chunk index has ~10^8)."""
     out.mkdir(parents=True, exist_ok=True)
-    db.execute(f"CREATE VIRTUAL TABLE temp.askc_vocab USING fts5vocab(main, '{fts}', 'instance')")
     docs_f, freqs_f = _NpyStream(out / "docs.npy", "<i4"), _NpyStream(out / "freqs.npy", "<f4")
     terms: list[str] = []
     starts: list[int] = []
     dl = np.zeros(n_rows, dtype=np.float64)
     try:
-        weight = " ".join(f"WHEN '{c}' THEN {w}" for c, w in WEIGHTS.items())
-        cur = db.execute(f"SELECT term, doc, sum(CASE col {weight} ELSE 0 END), count(*) "
-                         "FROM temp.askc_vocab GROUP BY term, doc")  # (term-major order)
-        last, pos = None, 0
-        while True:
-            rows = cur.fetchmany(min(block, 200_000))
-            if not rows:
-                break
-            t, d, f, c = zip(*rows)
-            for i, term in enumerate(t):
-                if term != last:
-                    terms.append(term)
-                    starts.append(pos + i)
-                    last = term
-            pos += len(rows)
-            d = np.array(d, dtype=np.int64)
+        for d, f, c in _vocab(db, fts, terms, starts, min(block, 200_000)):
             if d.min() < 0 or d.max() >= n_rows:
                 raise ValueError(f"{fts}: rowids outside 0..{n_rows - 1}")
-            dl += np.bincount(d, weights=np.array(c, dtype=np.float64), minlength=n_rows)
+            dl += np.bincount(d, weights=c.astype(np.float64), minlength=n_rows)
             docs_f.write(d)
-            freqs_f.write(np.array(f, dtype=np.float64))
+            freqs_f.write(f)
     finally:
-        db.execute("DROP TABLE temp.askc_vocab")
         docs_f.close()
         freqs_f.close()
     offsets = np.array(starts + [docs_f.n], dtype=np.int64)

@@ -425,7 +425,7 @@ class _RaySources:
     def __init__(self, address: str, settings: Settings, embedder: Embedder) -> None:
         from . import distributed  # (lazy: Ray is an optional extra)
 
-        distributed._import_ray()  # (a clear error now, not after the sources are listed)
+        distributed.require_ray()  # (a clear error now, not after the sources are listed)
         self.address, self.settings, self.embedder, self._mod = address, settings, embedder, distributed
         self._gen = None
 

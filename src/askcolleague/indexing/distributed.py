@@ -91,7 +91,7 @@ _MAX_BLOCKS = 1000  # dataset blocks: one per source, up to this many (then seve
 _last_run: dict[str, Any] | None = None
 
 
-def _import_ray():
+def require_ray():
     """The ray module with Ray Data loaded, or a ConfigError naming the extra."""
     try:
         import ray  # (lazy: the optional [ray] extra, only for --ray)
@@ -340,7 +340,7 @@ def ray_sources(specs: list[SourceSpec], max_bytes: int, settings: Settings, chu
     specs = list(specs)
     if not specs:
         return
-    ray = _import_ray()
+    ray = require_ray()
     env = {"env_vars": worker_env(settings)}
     batch_size = max(int(settings.batch_size), 1)
     timeout = float(getattr(settings, "parse_timeout", 0) or 0)
